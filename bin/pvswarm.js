@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Entry point of the `pvswarm` command. libp2p 3 needs Node >= 22; when this
+// file is started by an older Node (Debian ships 20) and the project brought
+// its own runtime (the `node` package in node_modules), re-run under that one.
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const MINIMUM_NODE_MAJOR = 22
+const here = dirname(fileURLToPath(import.meta.url))
+const major = Number(process.versions.node.split('.')[0])
+
+if (major >= MINIMUM_NODE_MAJOR) {
+  const { main } = await import('../dist/src/cli/main.js')
+  await main(process.argv)
+} else {
+  const bundled = join(here, '..', 'node_modules', 'node', 'bin', 'node')
+  if (!existsSync(bundled)) {
+    process.stderr.write(
+      `pvswarm: needs Node >= ${MINIMUM_NODE_MAJOR}, found ${process.versions.node}; ` +
+        'install a newer Node or run `npm ci` in the pvswarm checkout to bring one\n',
+    )
+    process.exit(1)
+  }
+  const result = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  })
+  process.exit(result.status ?? 1)
+}
