@@ -1,0 +1,173 @@
+import { readFile, writeFile, rename } from 'node:fs/promises'
+import type { Command } from 'commander'
+import ms from 'ms'
+import { decideRelease } from '../../policy/index.js'
+import {
+  checkReleaseRevision,
+  checkSignatures,
+  createRelease,
+  describingSink,
+  encodeRelease,
+  parseRelease,
+  readKeyFile,
+  releaseId,
+  signRelease,
+  DEFAULT_CHUNK_BYTES,
+  type Release,
+} from '../../release/index.js'
+import { importRevision } from '../../revision/index.js'
+import { CommandFailure, formatBytes, printJson, printLines, warn } from '../output.js'
+import { collect, parsePositiveInteger } from '../parse.js'
+
+export function registerRelease(program: Command): void {
+  const release = program
+    .command('release')
+    .description('create, inspect and verify signed releases')
+
+  release
+    .command('create')
+    .description('sign a release: fleet F should run this revision as sequence N')
+    .requiredOption('--revision <path>', 'pvr export (.tgz/.tar) or pvr checkout directory')
+    .requiredOption('--fleet <name>', 'fleet the release is for')
+    .requiredOption(
+      '--sequence <n>',
+      'sequence number, higher than every earlier release of the fleet',
+      parsePositiveInteger,
+    )
+    .requiredOption(
+      '--key <file>',
+      'private key file (from `pvswarm keygen`); repeat to co-sign',
+      collect,
+      [],
+    )
+    .option('--expires <duration>', 'expiry, as a duration from now (30d, 12h) or an RFC 3339 time')
+    .option('--chunk-bytes <n>', 'chunk size', parsePositiveInteger, DEFAULT_CHUNK_BYTES)
+    .requiredOption('--out <file>', 'where to write the release (JSON)')
+    .option('--json', 'print the result as JSON')
+    .action(async options => {
+      const keys = await Promise.all((options.key as string[]).map(file => readKeyFile(file)))
+      const sink = describingSink(options.chunkBytes)
+      const imported = await importRevision(options.revision, sink, { onWarning: warn })
+      if (imported.revision.canonicalised) {
+        warn('the revision state was not canonical JSON; the release carries its canonical form')
+      }
+
+      const issuedAt = new Date()
+      const body = createRelease({
+        revision: imported.revision,
+        objects: [...sink.described.values()],
+        fleet: options.fleet,
+        sequence: options.sequence,
+        issuedAt,
+        expiresAt:
+          options.expires === undefined ? undefined : parseExpiry(options.expires, issuedAt),
+        chunkBytes: options.chunkBytes,
+      })
+      let signed: Release | undefined
+      for (const key of keys) signed = signRelease(signed ?? body, key)
+      if (signed === undefined) throw new CommandFailure('give at least one --key')
+
+      await writeFileAtomically(options.out, encodeRelease(signed))
+      const summary = describe(signed)
+      if (options.json === true) printJson({ file: options.out, ...summary })
+      else printLines(`wrote ${options.out}`, ...humanSummary(summary))
+    })
+
+  release
+    .command('show <file>')
+    .description('print what a release says (without judging it)')
+    .option('--json', 'print the result as JSON')
+    .action(async (file: string, options: { json?: boolean }) => {
+      const summary = describe(parseRelease(await readFile(file)))
+      if (options.json === true) printJson(summary)
+      else printLines(...humanSummary(summary))
+    })
+
+  release
+    .command('verify <file>')
+    .description('check a release as a device would: signatures, revision, fleet, expiry')
+    .requiredOption('--trust <pubkey>', 'trusted public key (ed25519:…); repeatable', collect, [])
+    .option('--threshold <k>', 'distinct trusted signatures required', parsePositiveInteger, 1)
+    .option('--fleet <name>', "the fleet of the device (default: the release's own)")
+    .option('--json', 'print the result as JSON')
+    .action(async (file: string, options) => {
+      const parsed = parseRelease(await readFile(file))
+      const id = releaseId(parsed)
+      const decision = decideRelease({
+        release: parsed,
+        releaseId: id,
+        fleet: options.fleet ?? parsed.fleet,
+        trustedKeys: options.trust,
+        threshold: options.threshold,
+        history: {},
+        clock: { nowMs: Date.now() },
+      })
+      const signatures = checkSignatures(parsed, options.trust)
+      if (options.json === true) printJson({ releaseId: id, decision, signatures })
+      else printLines(`${decision.verdict === 'refuse' ? 'REFUSED' : 'OK'}: ${decision.reason}`)
+      if (decision.verdict === 'refuse') throw new CommandFailure(decision.reason, 1)
+    })
+}
+
+interface ReleaseSummary {
+  releaseId: string
+  fleet: string
+  sequence: number
+  issuedAt: string
+  expiresAt: string | null
+  revision: string
+  objects: number
+  objectBytes: number
+  chunkBytes: number
+  chunks: number
+  signedBy: string[]
+}
+
+function describe(release: Release): ReleaseSummary {
+  checkReleaseRevision(release)
+  return {
+    releaseId: releaseId(release),
+    fleet: release.fleet,
+    sequence: release.sequence,
+    issuedAt: release.issuedAt,
+    expiresAt: release.expiresAt ?? null,
+    revision: release.revision.sha256,
+    objects: release.objects.length,
+    objectBytes: release.objects.reduce((sum, o) => sum + o.size, 0),
+    chunkBytes: release.chunkBytes,
+    chunks: release.objects.reduce((sum, o) => sum + o.chunks.length, 0),
+    signedBy: release.signatures.map(s => s.key),
+  }
+}
+
+function humanSummary(s: ReleaseSummary): string[] {
+  return [
+    `release   ${s.releaseId}`,
+    `fleet     ${s.fleet}, sequence ${s.sequence}`,
+    `issued    ${s.issuedAt}${s.expiresAt === null ? '' : `, expires ${s.expiresAt}`}`,
+    `revision  ${s.revision}`,
+    `objects   ${s.objects} (${formatBytes(s.objectBytes)}), ${s.chunks} chunks of ${formatBytes(s.chunkBytes)}`,
+    `signed by ${s.signedBy.join(', ')}`,
+  ]
+}
+
+function parseExpiry(text: string, from: Date): Date {
+  if (/^\d{4}-\d{2}-\d{2}T/.test(text)) {
+    const at = new Date(text)
+    if (Number.isNaN(at.getTime())) throw new CommandFailure(`--expires ${text}: not a valid time`)
+    return at
+  }
+  const duration = ms(text as ms.StringValue)
+  if (typeof duration !== 'number' || !Number.isFinite(duration) || duration <= 0) {
+    throw new CommandFailure(
+      `--expires ${text}: expected a duration like 30d or 12h, or an RFC 3339 time`,
+    )
+  }
+  return new Date(from.getTime() + duration)
+}
+
+async function writeFileAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  const temporary = `${path}.tmp-${process.pid}`
+  await writeFile(temporary, bytes)
+  await rename(temporary, path)
+}

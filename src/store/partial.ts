@@ -1,0 +1,336 @@
+import { open, rename, type FileHandle } from 'node:fs/promises'
+import { sha256Hex, shortId } from '../util/hex.js'
+import {
+  bitmapOf,
+  checkChunkSpec,
+  chunkCountOf,
+  chunkLengthOf,
+  coveringChunks,
+  type ChunkedObjectSpec,
+} from './chunks.js'
+import { ChunkLog } from './chunk-log.js'
+import {
+  ChunkIndexError,
+  ChunkMismatchError,
+  ChunkSizeError,
+  NoSpaceError,
+  ObjectHashMismatchError,
+  StoreClosedError,
+} from './errors.js'
+import {
+  fsyncDir,
+  hashRange,
+  isNoSpace,
+  openIfExists,
+  readAt,
+  removeFile,
+  writeAll,
+} from './fs-util.js'
+import { FILE_MODE, type Layout } from './layout.js'
+import {
+  discardPartialFiles,
+  openPartialData,
+  readPartialMeta,
+  recordedChunks,
+  verifyChunks,
+  writePartialMeta,
+} from './partial-files.js'
+import { sameSpec } from './chunks.js'
+import type { SpaceClaim, SpaceLedger } from './space.js'
+
+export interface PartialContext {
+  layout: Layout
+  ledger: SpaceLedger
+}
+
+type PartialState = 'filling' | 'publishing' | 'complete' | 'failed'
+
+/**
+ * One object being filled chunk by chunk. The store keeps at most one per object id and hands
+ * out handles to it, so two callers filling the same object share one set of held chunks.
+ */
+export class PartialCore {
+  readonly chunkCount: number
+  readonly #held: Uint8Array
+  #heldCount = 0
+  #state: PartialState
+  #failure: Error | undefined
+  #closed = false
+  readonly #inFlight = new Map<number, Promise<unknown>>()
+  #publishing: Promise<void> | undefined
+
+  private constructor(
+    private readonly ctx: PartialContext,
+    readonly spec: ChunkedObjectSpec,
+    private readonly data: FileHandle,
+    private readonly log: ChunkLog | undefined,
+    private readonly claim: SpaceClaim | undefined,
+    held: readonly number[] | 'all',
+  ) {
+    this.chunkCount = spec.chunkSha256.length
+    this.#held = new Uint8Array(this.chunkCount)
+    if (held === 'all') {
+      this.#held.fill(1)
+      this.#heldCount = this.chunkCount
+      this.#state = 'complete'
+    } else {
+      for (const index of held) this.#held[index] = 1
+      this.#heldCount = held.length
+      this.#state = 'filling'
+    }
+  }
+
+  /**
+   * Resume the partial of `spec` or start it; if the object is already complete, a core that
+   * reports complete. Starting claims the whole size from the ledger first (NoSpaceError leaves
+   * nothing behind); resuming re-verifies every recorded chunk and claims what is still missing.
+   */
+  static async open(ctx: PartialContext, spec: ChunkedObjectSpec): Promise<PartialCore> {
+    checkChunkSpec(spec)
+    const { layout } = ctx
+
+    const complete = await openIfExists(layout.object(spec.sha256))
+    if (complete) {
+      await discardPartialFiles(layout, spec.sha256)
+      return new PartialCore(ctx, spec, complete, undefined, undefined, 'all')
+    }
+
+    const onDisk = await readPartialMeta(layout, spec.sha256)
+    const core =
+      onDisk && sameSpec(onDisk, spec)
+        ? await PartialCore.#resume(ctx, spec)
+        : await PartialCore.#start(ctx, spec)
+    if (core.#heldCount === core.chunkCount) await core.#publish()
+    return core
+  }
+
+  static async #start(ctx: PartialContext, spec: ChunkedObjectSpec): Promise<PartialCore> {
+    const { layout, ledger } = ctx
+    // A meta file for another chunking, or data without meta, is from an earlier start that
+    // cannot be resumed with this spec.
+    await discardPartialFiles(layout, spec.sha256)
+    const claim = await ledger.claim(spec.sha256, spec.size)
+
+    let data: FileHandle | undefined
+    try {
+      await writePartialMeta(layout, spec)
+      data = await open(layout.partialData(spec.sha256), 'w+', FILE_MODE)
+      // Sparse: blocks are allocated as chunks arrive, which is what the ledger claim tracks.
+      await data.truncate(spec.size)
+      const log = await ChunkLog.open(layout.partialChunks(spec.sha256))
+      return new PartialCore(ctx, spec, data, log, claim, [])
+    } catch (err) {
+      await data?.close()
+      await discardPartialFiles(layout, spec.sha256)
+      claim.release()
+      if (isNoSpace(err)) {
+        throw new NoSpaceError(spec.sha256, spec.size, await ledger.freeBytes(), { cause: err })
+      }
+      throw err
+    }
+  }
+
+  static async #resume(ctx: PartialContext, spec: ChunkedObjectSpec): Promise<PartialCore> {
+    const { layout, ledger } = ctx
+    let data = await openPartialData(layout, spec.sha256, 'r+')
+    data ??= await open(layout.partialData(spec.sha256), 'w+', FILE_MODE)
+
+    let claim: SpaceClaim | undefined
+    try {
+      const { size } = await data.stat()
+      if (size !== spec.size) await data.truncate(spec.size)
+
+      const { good } = await verifyChunks(data, spec, await recordedChunks(layout, spec))
+      let heldBytes = 0
+      for (const index of good) heldBytes += chunkLengthOf(spec.size, spec.chunkBytes, index)
+      claim = await ledger.claim(spec.sha256, spec.size - heldBytes)
+
+      // One rewrite per resume drops bad, duplicate and torn records from the log.
+      const log = await ChunkLog.open(layout.partialChunks(spec.sha256))
+      await log.rewrite(layout.tempFile('chunks'), () => good)
+      return new PartialCore(ctx, spec, data, log, claim, good)
+    } catch (err) {
+      claim?.release()
+      await data.close()
+      throw err
+    }
+  }
+
+  get heldCount(): number {
+    return this.#heldCount
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  isComplete(): boolean {
+    return this.#state === 'complete'
+  }
+
+  has(index: number): boolean {
+    return this.#state !== 'failed' && this.#held[index] === 1
+  }
+
+  missing(): number[] {
+    const missing: number[] = []
+    for (let index = 0; index < this.chunkCount; index++) {
+      if (!this.has(index)) missing.push(index)
+    }
+    return missing
+  }
+
+  async writeChunk(index: number, bytes: Uint8Array): Promise<'stored' | 'already'> {
+    const { sha256, size, chunkBytes } = this.spec
+    if (this.#closed) throw new StoreClosedError(`partial object ${shortId(sha256)}`)
+    if (this.#state === 'failed') throw this.#failure
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.chunkCount) {
+      throw new ChunkIndexError(sha256, index, this.chunkCount)
+    }
+
+    // Verified even when the chunk is already held, so a lying sender is always caught.
+    const expectedBytes = chunkLengthOf(size, chunkBytes, index)
+    if (bytes.byteLength !== expectedBytes) {
+      throw new ChunkSizeError(sha256, index, expectedBytes, bytes.byteLength)
+    }
+    const expectedSha256 = this.spec.chunkSha256[index]!
+    const gotSha256 = sha256Hex(bytes)
+    if (gotSha256 !== expectedSha256) {
+      throw new ChunkMismatchError(sha256, index, expectedSha256, gotSha256)
+    }
+
+    const earlier = this.#inFlight.get(index)
+    if (earlier) await earlier.catch(() => undefined)
+    if (this.has(index)) {
+      if (this.#state === 'publishing') await this.#publishing
+      return 'already'
+    }
+
+    const write = this.#store(index, bytes)
+    this.#inFlight.set(index, write)
+    try {
+      await write
+    } finally {
+      if (this.#inFlight.get(index) === write) this.#inFlight.delete(index)
+    }
+    return 'stored'
+  }
+
+  async #store(index: number, bytes: Uint8Array): Promise<void> {
+    const { sha256, chunkBytes } = this.spec
+    try {
+      await writeAll(this.data, bytes, index * chunkBytes)
+    } catch (err) {
+      if (isNoSpace(err)) {
+        const free = await this.ctx.ledger.freeBytes()
+        throw new NoSpaceError(sha256, bytes.byteLength, free, { cause: err })
+      }
+      throw err
+    }
+    // Recorded only after the bytes are written: a kill between the two loses this one chunk.
+    await this.log!.append(index)
+    if (this.#held[index] === 1) return
+    this.#held[index] = 1
+    this.#heldCount++
+    this.claim?.setOwedBytes(this.#missingBytes())
+    if (this.#heldCount === this.chunkCount) await this.#publish()
+  }
+
+  #missingBytes(): number {
+    let bytes = 0
+    for (let index = 0; index < this.chunkCount; index++) {
+      if (this.#held[index] !== 1) bytes += chunkLengthOf(this.spec.size, this.spec.chunkBytes, index)
+    }
+    return bytes
+  }
+
+  /**
+   * Every chunk is held: make sure the chunk list did not lie about the whole, then move the
+   * file into objects/. Runs once however many writers see the last chunk land.
+   */
+  #publish(): Promise<void> {
+    this.#publishing ??= this.#doPublish()
+    return this.#publishing
+  }
+
+  async #doPublish(): Promise<void> {
+    const { layout } = this.ctx
+    const { sha256, size } = this.spec
+    this.#state = 'publishing'
+
+    await this.data.sync()
+    const got = await hashRange(this.data, 0, size)
+    await this.log?.close()
+    if (got !== sha256) {
+      this.#failure = new ObjectHashMismatchError(sha256, got)
+      this.#state = 'failed'
+      this.claim?.release()
+      await discardPartialFiles(layout, sha256)
+      throw this.#failure
+    }
+
+    await rename(layout.partialData(sha256), layout.object(sha256))
+    await fsyncDir(layout.objects)
+    await removeFile(layout.partialChunks(sha256))
+    await removeFile(layout.partialMeta(sha256))
+    await fsyncDir(layout.partial)
+    this.#state = 'complete'
+    this.claim?.release()
+  }
+
+  /** Chunk `index` in this object's own chunking, if held. */
+  readChunk(index: number): Promise<Uint8Array | undefined> {
+    return this.readChunkAs(index, this.spec.chunkBytes)
+  }
+
+  /** Chunk `index` of a `chunkBytes` chunking, if every own chunk it overlaps is held. */
+  async readChunkAs(index: number, chunkBytes: number): Promise<Uint8Array | undefined> {
+    if (this.#closed) return undefined
+    const cover = coveringChunks(this.spec.size, this.spec.chunkBytes, chunkBytes, index)
+    if (!cover) return undefined
+    for (let own = cover.first; own <= cover.last; own++) if (!this.has(own)) return undefined
+    return readAt(this.data, cover.start, cover.end - cover.start)
+  }
+
+  /** Bitmap of the chunks held, in a `chunkBytes` chunking. */
+  chunkMap(chunkBytes: number): Uint8Array {
+    const count = chunkCountOf(this.spec.size, chunkBytes)
+    return bitmapOf(count, index => {
+      const cover = coveringChunks(this.spec.size, this.spec.chunkBytes, chunkBytes, index)
+      if (!cover) return false
+      for (let own = cover.first; own <= cover.last; own++) if (!this.has(own)) return false
+      return true
+    })
+  }
+
+  /** Re-hash every held chunk (fsck); bad ones are dropped from memory and from the log. */
+  async reverify(): Promise<{ checked: number; bad: number[] }> {
+    if (this.#state !== 'filling' || this.#closed) return { checked: 0, bad: [] }
+    const held: number[] = []
+    for (let index = 0; index < this.chunkCount; index++) if (this.#held[index] === 1) held.push(index)
+
+    const { bad } = await verifyChunks(this.data, this.spec, held)
+    if (bad.length > 0) {
+      for (const index of bad) {
+        this.#held[index] = 0
+        this.#heldCount--
+      }
+      this.claim?.setOwedBytes(this.#missingBytes())
+      await this.log!.rewrite(this.ctx.layout.tempFile('chunks'), () =>
+        [...this.#held.keys()].filter(index => this.#held[index] === 1),
+      )
+    }
+    return { checked: held.length, bad }
+  }
+
+  /** Wait for writes in flight, then let go of the files. Files stay on disk for a resume. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await Promise.allSettled([...this.#inFlight.values()])
+    if (this.#publishing) await this.#publishing.catch(() => undefined)
+    await this.log?.close()
+    await this.data.close()
+    this.claim?.release()
+  }
+}
