@@ -20,7 +20,7 @@ export function chunkLength(size: number, chunkBytes: number, index: number): nu
  * Holds at most one chunk in memory.
  */
 export async function describeObject(
-  bytes: AsyncIterable<Uint8Array>,
+  bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   chunkBytes: number,
 ): Promise<ReleaseObject> {
   const whole = createHash('sha256')

@@ -82,7 +82,10 @@ export class DanglingReferenceError extends InvalidStateError {
     readonly member: string,
     readonly target: string,
   ) {
-    super(key, `member ${member} names ${JSON.stringify(target)}, expected that key in the state, found none`)
+    super(
+      key,
+      `member ${member} names ${JSON.stringify(target)}, expected that key in the state, found none`,
+    )
   }
 }
 
@@ -206,7 +209,9 @@ export class PvrObjectSizeMismatchError extends PvrExportError {
     readonly foundBytes: number,
     readonly origin: string,
   ) {
-    super(`${origin} (object ${shortId(sha256)}): expected ${expectedBytes} bytes, found ${foundBytes}`)
+    super(
+      `${origin} (object ${shortId(sha256)}): expected ${expectedBytes} bytes, found ${foundBytes}`,
+    )
   }
 }
 
@@ -237,6 +242,20 @@ export class ExportSourceError extends PvswarmError {
     super(
       `export of object ${sha256}: expected ${expectedBytes} bytes from the source, ` +
         `found ${foundBytes}`,
+    )
+  }
+}
+
+/** An ObjectSink's put returned without reading all the bytes it was given: a sink bug. */
+export class ObjectSinkError extends PvswarmError {
+  static override readonly name = 'ObjectSinkError'
+
+  constructor(
+    readonly sha256: string,
+    readonly size: number,
+  ) {
+    super(
+      `object sink: put(${sha256}) returned before reading all ${size} bytes, expected it to read them`,
     )
   }
 }

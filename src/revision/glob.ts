@@ -13,7 +13,7 @@ export function globMatcher(pattern: string): (key: string) => boolean {
   return key => regex.test(key)
 }
 
-const REGEX_SPECIAL = /[.*+?^${}()|[\]\\/]/g
+const REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g
 
 function escape(text: string): string {
   return text.replace(REGEX_SPECIAL, '\\$&')

@@ -81,7 +81,12 @@ export function scanJson(text: string): JsonLayout {
     }
     const top = stack[stack.length - 1]
     if (c === '{' || c === '[') {
-      stack.push({ isObject: c === '{', keys: new Set(), previousKey: undefined, expectingKey: c === '{' })
+      stack.push({
+        isObject: c === '{',
+        keys: new Set(),
+        previousKey: undefined,
+        expectingKey: c === '{',
+      })
       i++
     } else if (c === '}' || c === ']') {
       // closing the document ends its last member at the end of that member's value
@@ -99,7 +104,8 @@ export function scanJson(text: string): JsonLayout {
       const close = endOfString(text, i)
       if (top?.isObject === true && top.expectingKey) {
         const key = JSON.parse(text.slice(i, close)) as string
-        if (top.keys.has(key)) throw new DuplicateKeyError(stack.length === 1 ? key : (topKey ?? key), key)
+        if (top.keys.has(key))
+          throw new DuplicateKeyError(stack.length === 1 ? key : (topKey ?? key), key)
         top.keys.add(key)
         if (top.previousKey !== undefined && compareCodePoints(top.previousKey, key) >= 0) {
           canonical = false

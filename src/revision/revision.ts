@@ -1,6 +1,5 @@
 import canonicalize from 'canonicalize'
-import { sha256Hex } from '../util/hex.js'
-import { isSha256Hex } from '../util/hex.js'
+import { isSha256Hex, sha256Hex } from '../util/hex.js'
 import { StateSyntaxError } from './errors.js'
 import { compareCodePoints, scanJson } from './json-scan.js'
 import { validateState } from './validate.js'
@@ -50,7 +49,9 @@ export function parseRevision(input: Uint8Array | string): Revision {
     throw new StateSyntaxError((err as Error).message)
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new StateSyntaxError(`expected an object at the top level, found ${Array.isArray(parsed) ? 'an array' : typeof parsed}`)
+    throw new StateSyntaxError(
+      `expected an object at the top level, found ${Array.isArray(parsed) ? 'an array' : typeof parsed}`,
+    )
   }
   const state = parsed as Record<string, unknown>
 

@@ -57,8 +57,8 @@ function checkValue(key: string, value: unknown): void {
   const expected = isJsonKey
     ? 'a lowercase 64-hex sha256 or inline JSON (object or array)'
     : 'a lowercase 64-hex sha256 (only keys ending ".json" may hold inline JSON)'
+  if (isSha256Hex(value)) return
   if (typeof value === 'string') {
-    if (isSha256Hex(value)) return
     const found = HEX64_ANY_CASE.test(value)
       ? `a sha256 with uppercase hex digits ${JSON.stringify(value)}`
       : `the string ${JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)}`
@@ -75,9 +75,8 @@ function checkValue(key: string, value: unknown): void {
 const BSP_FILE_MEMBERS = ['linux', 'initrd', 'fdt', 'fit', 'rpiab', 'firmware', 'initrd_config']
 
 function checkBspRun(state: State): void {
-  if (!Object.hasOwn(state, BSP_RUN)) {
-    throw new InvalidRunManifestError(BSP_RUN, 'expected the board support run manifest, found no such key')
-  }
+  // a state without bsp/run.json (an app-only part, like the nginx example) has nothing to check
+  if (!Object.hasOwn(state, BSP_RUN)) return
   const run = state[BSP_RUN]
   // a run.json stored as an object (a sha) cannot be inspected without its bytes
   if (typeof run === 'string') return
@@ -89,7 +88,10 @@ function checkBspRun(state: State): void {
     const value = run[member]
     if (value === undefined) return undefined
     if (typeof value !== 'string') {
-      throw new InvalidRunManifestError(BSP_RUN, `member ${member}: expected a file name string, found ${describe(value)}`)
+      throw new InvalidRunManifestError(
+        BSP_RUN,
+        `member ${member}: expected a file name string, found ${describe(value)}`,
+      )
     }
     // an empty name (as in initrd_config: "") means "not used"
     return value === '' ? undefined : value
@@ -112,11 +114,17 @@ function checkBspRun(state: State): void {
   const addons = run['addons']
   if (addons === undefined) return
   if (!Array.isArray(addons)) {
-    throw new InvalidRunManifestError(BSP_RUN, `member addons: expected an array, found ${describe(addons)}`)
+    throw new InvalidRunManifestError(
+      BSP_RUN,
+      `member addons: expected an array, found ${describe(addons)}`,
+    )
   }
   addons.forEach((addon: unknown, index) => {
     if (typeof addon !== 'string' || addon === '') {
-      throw new InvalidRunManifestError(BSP_RUN, `member addons[${index}]: expected a file name, found ${describe(addon)}`)
+      throw new InvalidRunManifestError(
+        BSP_RUN,
+        `member addons[${index}]: expected a file name, found ${describe(addon)}`,
+      )
     }
     requireKey(state, BSP_RUN, `addons[${index}]`, `bsp/${addon}`)
   })
@@ -133,13 +141,17 @@ function containerOfRunManifest(key: string): string | undefined {
 function checkContainerRun(state: State, key: string, container: string): void {
   const run = state[key]
   if (typeof run === 'string') return
-  if (!isPlainObject(run)) throw new InvalidRunManifestError(key, 'expected an object, found an array')
+  if (!isPlainObject(run))
+    throw new InvalidRunManifestError(key, 'expected an object, found an array')
 
   for (const member of ['config', 'root-volume']) {
     const value = run[member]
     if (value === undefined) continue
     if (typeof value !== 'string' || value === '') {
-      throw new InvalidRunManifestError(key, `member ${member}: expected a file name, found ${describe(value)}`)
+      throw new InvalidRunManifestError(
+        key,
+        `member ${member}: expected a file name, found ${describe(value)}`,
+      )
     }
     // "dm:" marks a dm-verity volume; the file itself is the name after the prefix
     const file = member === 'root-volume' && value.startsWith('dm:') ? value.slice(3) : value
@@ -149,15 +161,24 @@ function checkContainerRun(state: State, key: string, container: string): void {
 
 function checkSignatureEntry(key: string, value: unknown): void {
   if (!isPlainObject(value)) {
-    throw new InvalidSignatureEntryError(key, `expected an inline pvs@2 object, found ${describe(value)}`)
+    throw new InvalidSignatureEntryError(
+      key,
+      `expected an inline pvs@2 object, found ${describe(value)}`,
+    )
   }
   if (value['#spec'] !== SIGNATURE_SPEC) {
-    throw new InvalidSignatureEntryError(key, `member #spec: expected "${SIGNATURE_SPEC}", found ${describe(value['#spec'])}`)
+    throw new InvalidSignatureEntryError(
+      key,
+      `member #spec: expected "${SIGNATURE_SPEC}", found ${describe(value['#spec'])}`,
+    )
   }
   for (const member of ['protected', 'signature']) {
     const part = value[member]
     if (typeof part !== 'string' || !/^[A-Za-z0-9_-]+$/.test(part)) {
-      throw new InvalidSignatureEntryError(key, `member ${member}: expected a base64url string, found ${describe(part)}`)
+      throw new InvalidSignatureEntryError(
+        key,
+        `member ${member}: expected a base64url string, found ${describe(part)}`,
+      )
     }
   }
 }
@@ -174,6 +195,7 @@ function describe(value: unknown): string {
   if (value === undefined) return 'nothing'
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
   return `a ${typeof value}`
 }

@@ -4,7 +4,7 @@
  * (or `instanceof`) rather than on message text.
  */
 export class PvswarmError extends Error {
-  static readonly name: string = 'PvswarmError'
+  static override readonly name: string = 'PvswarmError'
 
   constructor(message: string, options?: ErrorOptions) {
     super(message, options)
