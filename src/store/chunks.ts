@@ -10,18 +10,24 @@ export interface ChunkedObjectSpec {
   size: number
   /** Length of every chunk but the last, which holds the remainder. */
   chunkBytes: number
-  /** sha256 of each chunk in order; ceil(size / chunkBytes) entries (none for an empty object). */
+  /**
+   * sha256 of each chunk in order: ceil(size / chunkBytes) entries, and one (the hash of no
+   * bytes) for an empty object, as release/ describes objects.
+   */
   chunkSha256: readonly string[]
 }
 
-/** Number of chunks of an object; an empty object has none. */
+/**
+ * Number of chunks of an object. An empty object has one empty chunk, so it is filled and
+ * published like any other (the same rule as release/).
+ */
 export function chunkCountOf(size: number, chunkBytes: number): number {
-  return Math.ceil(size / chunkBytes)
+  return Math.max(1, Math.ceil(size / chunkBytes))
 }
 
 /** Length of chunk `index`: chunkBytes, except the last, which holds what is left. */
 export function chunkLengthOf(size: number, chunkBytes: number, index: number): number {
-  return Math.min(chunkBytes, size - index * chunkBytes)
+  return Math.max(0, Math.min(chunkBytes, size - index * chunkBytes))
 }
 
 /** Throws InvalidChunkSpecError (or InvalidObjectIdError) unless the spec is self-consistent. */
@@ -72,7 +78,7 @@ export function bitmapOf(count: number, held: (index: number) => boolean): Uint8
 
 /**
  * The chunks of size `ownChunkBytes` that together cover chunk `index` of size `wantChunkBytes`;
- * lets a partial held in one chunking answer for another. Empty when `index` is past the end.
+ * lets a partial held in one chunking answer for another. Undefined when `index` is past the end.
  */
 export function coveringChunks(
   size: number,
@@ -81,13 +87,11 @@ export function coveringChunks(
   index: number,
 ): { start: number; end: number; first: number; last: number } | undefined {
   if (!Number.isSafeInteger(index) || index < 0) return undefined
+  if (index >= chunkCountOf(size, wantChunkBytes)) return undefined
   const start = index * wantChunkBytes
-  if (start >= size) return undefined
   const end = Math.min(size, start + wantChunkBytes)
-  return {
-    start,
-    end,
-    first: Math.floor(start / ownChunkBytes),
-    last: Math.floor((end - 1) / ownChunkBytes),
-  }
+  const first = Math.floor(start / ownChunkBytes)
+  // Only an empty object has an empty chunk; it is covered by its own (empty) chunk 0.
+  const last = end > start ? Math.floor((end - 1) / ownChunkBytes) : first
+  return { start, end, first, last }
 }

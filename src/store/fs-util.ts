@@ -71,7 +71,11 @@ export async function writeFileAtomic(
 export const IO_BUFFER_BYTES = 256 * 1024
 
 /** Read `length` bytes at `position`; shorter only if the file ends first. */
-export async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+export async function readAt(
+  handle: FileHandle,
+  position: number,
+  length: number,
+): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(length)
   let filled = 0
   while (filled < length) {

@@ -63,7 +63,10 @@ export class Layout {
 
   /** A name in quarantine/ that does not clash with earlier quarantines of the same object. */
   quarantined(sha256: string): string {
-    return join(this.quarantine, `${checkId(sha256)}.${Date.now()}.${randomBytes(3).toString('hex')}`)
+    return join(
+      this.quarantine,
+      `${checkId(sha256)}.${Date.now()}.${randomBytes(3).toString('hex')}`,
+    )
   }
 }
 

@@ -1,9 +1,16 @@
-import { readFile, open, type FileHandle } from 'node:fs/promises'
-import { sha256Hex } from '../util/hex.js'
-import { checkChunkSpec, chunkLengthOf, type ChunkedObjectSpec } from './chunks.js'
+import { open, readdir, readFile, type FileHandle } from 'node:fs/promises'
+import {
+  bitmapOf,
+  checkChunkSpec,
+  chunkCountOf,
+  chunkLengthOf,
+  coveringChunks,
+  type ChunkedObjectSpec,
+} from './chunks.js'
 import { readChunkLog } from './chunk-log.js'
+import { sha256HexOffThread } from './digest.js'
 import { fsyncDir, isNotFound, readAt, removeFile, writeFileAtomic } from './fs-util.js'
-import type { Layout } from './layout.js'
+import { parsePartialName, type Layout } from './layout.js'
 
 /*
  * The three files of a partial object: partial/<sha> (the object's bytes, a sparse file of its
@@ -84,7 +91,8 @@ export async function verifyChunks(
   for (const index of indexes) {
     const length = chunkLengthOf(spec.size, spec.chunkBytes, index)
     const bytes = await readAt(data, index * spec.chunkBytes, length)
-    const ok = bytes.length === length && sha256Hex(bytes) === spec.chunkSha256[index]
+    const ok =
+      bytes.length === length && (await sha256HexOffThread(bytes)) === spec.chunkSha256[index]
     ;(ok ? good : bad).push(index)
   }
   return { good, bad }
@@ -108,4 +116,65 @@ export async function openPartialData(
     if (isNotFound(err)) return undefined
     throw err
   }
+}
+
+/** Partial object ids that have any file in partial/. */
+export async function partialIds(layout: Layout): Promise<string[]> {
+  const ids = new Set<string>()
+  for (const name of await readdir(layout.partial)) {
+    const parsed = parsePartialName(name)
+    if (parsed) ids.add(parsed.sha256)
+  }
+  return [...ids].sort()
+}
+
+/**
+ * Chunk `index` of a `chunkBytes` chunking from a partial nobody has open, re-verified against
+ * its meta before it is returned (nothing vouches for those bytes since the last resume).
+ */
+export async function readClosedPartialChunk(
+  layout: Layout,
+  sha256: string,
+  index: number,
+  chunkBytes: number,
+): Promise<Uint8Array | undefined> {
+  const spec = await readPartialMeta(layout, sha256)
+  if (!spec) return undefined
+  const cover = coveringChunks(spec.size, spec.chunkBytes, chunkBytes, index)
+  if (!cover) return undefined
+  const recorded = new Set(await recordedChunks(layout, spec))
+  const own: number[] = []
+  for (let chunk = cover.first; chunk <= cover.last; chunk++) {
+    if (!recorded.has(chunk)) return undefined
+    own.push(chunk)
+  }
+
+  const data = await openPartialData(layout, sha256, 'r')
+  if (!data) return undefined
+  try {
+    const { bad } = await verifyChunks(data, spec, own)
+    if (bad.length > 0) return undefined
+    return await readAt(data, cover.start, cover.end - cover.start)
+  } finally {
+    await data.close()
+  }
+}
+
+/** Bitmap of the recorded chunks of a partial nobody has open, in a `chunkBytes` chunking. */
+export async function closedPartialChunkMap(
+  layout: Layout,
+  sha256: string,
+  chunkBytes: number,
+): Promise<Uint8Array | undefined> {
+  const spec = await readPartialMeta(layout, sha256)
+  if (!spec) return undefined
+  const recorded = new Set(await recordedChunks(layout, spec))
+  return bitmapOf(chunkCountOf(spec.size, chunkBytes), index => {
+    const cover = coveringChunks(spec.size, spec.chunkBytes, chunkBytes, index)
+    if (!cover) return false
+    for (let chunk = cover.first; chunk <= cover.last; chunk++) {
+      if (!recorded.has(chunk)) return false
+    }
+    return true
+  })
 }

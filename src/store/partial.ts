@@ -1,18 +1,21 @@
 import { open, rename, type FileHandle } from 'node:fs/promises'
-import { sha256Hex, shortId } from '../util/hex.js'
+import { shortId } from '../util/hex.js'
 import {
   bitmapOf,
   checkChunkSpec,
   chunkCountOf,
   chunkLengthOf,
   coveringChunks,
+  sameSpec,
   type ChunkedObjectSpec,
 } from './chunks.js'
 import { ChunkLog } from './chunk-log.js'
+import { sha256HexOffThread } from './digest.js'
 import {
   ChunkIndexError,
   ChunkMismatchError,
   ChunkSizeError,
+  InvalidChunkSpecError,
   NoSpaceError,
   ObjectHashMismatchError,
   StoreClosedError,
@@ -35,7 +38,6 @@ import {
   verifyChunks,
   writePartialMeta,
 } from './partial-files.js'
-import { sameSpec } from './chunks.js'
 import type { SpaceClaim, SpaceLedger } from './space.js'
 
 export interface PartialContext {
@@ -53,6 +55,7 @@ export class PartialCore {
   readonly chunkCount: number
   readonly #held: Uint8Array
   #heldCount = 0
+  #missingBytes: number
   #state: PartialState
   #failure: Error | undefined
   #closed = false
@@ -69,13 +72,14 @@ export class PartialCore {
   ) {
     this.chunkCount = spec.chunkSha256.length
     this.#held = new Uint8Array(this.chunkCount)
+    this.#missingBytes = spec.size
     if (held === 'all') {
       this.#held.fill(1)
       this.#heldCount = this.chunkCount
+      this.#missingBytes = 0
       this.#state = 'complete'
     } else {
-      for (const index of held) this.#held[index] = 1
-      this.#heldCount = held.length
+      for (const index of held) this.#mark(index, 1)
       this.#state = 'filling'
     }
   }
@@ -91,6 +95,14 @@ export class PartialCore {
 
     const complete = await openIfExists(layout.object(spec.sha256))
     if (complete) {
+      const { size } = await complete.stat()
+      if (size !== spec.size) {
+        await complete.close()
+        throw new InvalidChunkSpecError(
+          spec.sha256,
+          `size ${spec.size}, but the object has ${size}`,
+        )
+      }
       await discardPartialFiles(layout, spec.sha256)
       return new PartialCore(ctx, spec, complete, undefined, undefined, 'all')
     }
@@ -100,7 +112,14 @@ export class PartialCore {
       onDisk && sameSpec(onDisk, spec)
         ? await PartialCore.#resume(ctx, spec)
         : await PartialCore.#start(ctx, spec)
-    if (core.#heldCount === core.chunkCount) await core.#publish()
+    if (core.#heldCount === core.chunkCount) {
+      try {
+        await core.#publish()
+      } catch (err) {
+        await core.close()
+        throw err
+      }
+    }
     return core
   }
 
@@ -147,7 +166,12 @@ export class PartialCore {
 
       // One rewrite per resume drops bad, duplicate and torn records from the log.
       const log = await ChunkLog.open(layout.partialChunks(spec.sha256))
-      await log.rewrite(layout.tempFile('chunks'), () => good)
+      try {
+        await log.rewrite(layout.tempFile('chunks'), () => good)
+      } catch (err) {
+        await log.close()
+        throw err
+      }
       return new PartialCore(ctx, spec, data, log, claim, good)
     } catch (err) {
       claim?.release()
@@ -193,8 +217,10 @@ export class PartialCore {
     if (bytes.byteLength !== expectedBytes) {
       throw new ChunkSizeError(sha256, index, expectedBytes, bytes.byteLength)
     }
+    // Our own copy: the bytes hashed are the bytes written even if the caller reuses its buffer.
+    const own = Buffer.from(bytes)
     const expectedSha256 = this.spec.chunkSha256[index]!
-    const gotSha256 = sha256Hex(bytes)
+    const gotSha256 = await sha256HexOffThread(own)
     if (gotSha256 !== expectedSha256) {
       throw new ChunkMismatchError(sha256, index, expectedSha256, gotSha256)
     }
@@ -206,7 +232,7 @@ export class PartialCore {
       return 'already'
     }
 
-    const write = this.#store(index, bytes)
+    const write = this.#store(index, own)
     this.#inFlight.set(index, write)
     try {
       await write
@@ -220,6 +246,8 @@ export class PartialCore {
     const { sha256, chunkBytes } = this.spec
     try {
       await writeAll(this.data, bytes, index * chunkBytes)
+      // Recorded only after the bytes are written: a kill between the two loses this one chunk.
+      await this.log!.append(index)
     } catch (err) {
       if (isNoSpace(err)) {
         const free = await this.ctx.ledger.freeBytes()
@@ -227,21 +255,18 @@ export class PartialCore {
       }
       throw err
     }
-    // Recorded only after the bytes are written: a kill between the two loses this one chunk.
-    await this.log!.append(index)
-    if (this.#held[index] === 1) return
-    this.#held[index] = 1
-    this.#heldCount++
-    this.claim?.setOwedBytes(this.#missingBytes())
+    this.#mark(index, 1)
     if (this.#heldCount === this.chunkCount) await this.#publish()
   }
 
-  #missingBytes(): number {
-    let bytes = 0
-    for (let index = 0; index < this.chunkCount; index++) {
-      if (this.#held[index] !== 1) bytes += chunkLengthOf(this.spec.size, this.spec.chunkBytes, index)
-    }
-    return bytes
+  /** Set or clear chunk `index` as held, keeping the count and the space claim current. */
+  #mark(index: number, held: 0 | 1): void {
+    if (this.#held[index] === held) return
+    this.#held[index] = held
+    const length = chunkLengthOf(this.spec.size, this.spec.chunkBytes, index)
+    this.#heldCount += held ? 1 : -1
+    this.#missingBytes += held ? -length : length
+    this.claim?.setOwedBytes(this.#missingBytes)
   }
 
   /**
@@ -307,15 +332,14 @@ export class PartialCore {
   async reverify(): Promise<{ checked: number; bad: number[] }> {
     if (this.#state !== 'filling' || this.#closed) return { checked: 0, bad: [] }
     const held: number[] = []
-    for (let index = 0; index < this.chunkCount; index++) if (this.#held[index] === 1) held.push(index)
+    for (let index = 0; index < this.chunkCount; index++)
+      if (this.#held[index] === 1) held.push(index)
 
     const { bad } = await verifyChunks(this.data, this.spec, held)
+    // Completed meanwhile: publishing re-hashed the whole file, which is the stronger check.
+    if (this.#state !== 'filling') return { checked: held.length, bad: [] }
     if (bad.length > 0) {
-      for (const index of bad) {
-        this.#held[index] = 0
-        this.#heldCount--
-      }
-      this.claim?.setOwedBytes(this.#missingBytes())
+      for (const index of bad) this.#mark(index, 0)
       await this.log!.rewrite(this.ctx.layout.tempFile('chunks'), () =>
         [...this.#held.keys()].filter(index => this.#held[index] === 1),
       )
