@@ -15,39 +15,53 @@ export function chunkLength(size: number, chunkBytes: number, index: number): nu
 }
 
 /**
+ * Incremental form of `describeObject`: feed it an object's bytes in pieces of
+ * any size, then ask for the release entry. Holds no bytes, only hash states.
+ */
+export class ObjectDescriber {
+  private readonly whole = createHash('sha256')
+  private readonly chunks: string[] = []
+  private chunk = createHash('sha256')
+  private inChunk = 0
+  private size = 0
+
+  constructor(private readonly chunkBytes: number) {}
+
+  update(piece: Uint8Array): void {
+    this.whole.update(piece)
+    this.size += piece.byteLength
+    let offset = 0
+    while (offset < piece.byteLength) {
+      const take = Math.min(this.chunkBytes - this.inChunk, piece.byteLength - offset)
+      this.chunk.update(piece.subarray(offset, offset + take))
+      this.inChunk += take
+      offset += take
+      if (this.inChunk === this.chunkBytes) {
+        this.chunks.push(this.chunk.digest('hex'))
+        this.chunk = createHash('sha256')
+        this.inChunk = 0
+      }
+    }
+  }
+
+  /** The entry for everything fed so far; call once, at the end. */
+  digest(): ReleaseObject {
+    if (this.inChunk > 0 || this.chunks.length === 0) this.chunks.push(this.chunk.digest('hex'))
+    return { sha256: this.whole.digest('hex'), size: this.size, chunks: this.chunks }
+  }
+}
+
+/**
  * Hashes a stream of an object's bytes into its release entry: the whole
  * object's sha256, its size and the sha256 of every `chunkBytes` slice.
- * Holds at most one chunk in memory.
  */
 export async function describeObject(
   bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   chunkBytes: number,
 ): Promise<ReleaseObject> {
-  const whole = createHash('sha256')
-  const chunks: string[] = []
-  let chunk = createHash('sha256')
-  let inChunk = 0
-  let size = 0
-
-  for await (const piece of bytes) {
-    whole.update(piece)
-    size += piece.byteLength
-    let offset = 0
-    while (offset < piece.byteLength) {
-      const take = Math.min(chunkBytes - inChunk, piece.byteLength - offset)
-      chunk.update(piece.subarray(offset, offset + take))
-      inChunk += take
-      offset += take
-      if (inChunk === chunkBytes) {
-        chunks.push(chunk.digest('hex'))
-        chunk = createHash('sha256')
-        inChunk = 0
-      }
-    }
-  }
-
-  if (inChunk > 0 || chunks.length === 0) chunks.push(chunk.digest('hex'))
-  return { sha256: whole.digest('hex'), size, chunks }
+  const describer = new ObjectDescriber(chunkBytes)
+  for await (const piece of bytes) describer.update(piece)
+  return describer.digest()
 }
 
 /**
