@@ -2,7 +2,7 @@
 // Entry point of the `pvswarm` command. libp2p 3 needs Node >= 22; when this
 // file is started by an older Node (Debian ships 20) and the project brought
 // its own runtime (the `node` package in node_modules), re-run under that one.
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -12,7 +12,12 @@ const here = dirname(fileURLToPath(import.meta.url))
 const major = Number(process.versions.node.split('.')[0])
 
 if (major >= MINIMUM_NODE_MAJOR) {
-  const { main } = await import('../dist/src/cli/main.js')
+  const entry = join(here, '..', 'dist', 'src', 'cli', 'main.js')
+  if (!existsSync(entry)) {
+    process.stderr.write('pvswarm: not built yet; run `npm ci` (or `npm run build`) in the checkout\n')
+    process.exit(1)
+  }
+  const { main } = await import(entry)
   await main(process.argv)
 } else {
   const bundled = join(here, '..', 'node_modules', 'node', 'bin', 'node')
@@ -23,8 +28,15 @@ if (major >= MINIMUM_NODE_MAJOR) {
     )
     process.exit(1)
   }
-  const result = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
   })
-  process.exit(result.status ?? 1)
+  // a daemon started through this shim must stop when the shim is told to
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+    process.on(signal, () => child.kill(signal))
+  }
+  child.on('exit', (code, signal) => {
+    if (signal !== null) process.kill(process.pid, signal)
+    else process.exit(code ?? 1)
+  })
 }

@@ -1,14 +1,24 @@
+import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { registerDataCommands } from './commands/data.js'
 import { registerKeygen } from './commands/keygen.js'
 import { registerRelease } from './commands/release.js'
 import { registerRevision } from './commands/revision.js'
+import { describeFailure, oneLine } from './errors.js'
+
+/** Set to anything non-empty to see the stack of an internal error. */
+const DEBUG_VARIABLE = 'PVSWARM_DEBUG'
 
 /** Builds the `pvswarm` command tree. */
 export function buildProgram(): Command {
   const program = new Command('pvswarm')
     .description('spread signed Pantavisor revisions across a LAN, peer to peer')
+    .version(versionText(), '-V, --version', 'print the pvswarm and Node versions')
     .showHelpAfterError(false)
+    // subcommands copy these settings when they are created, so they come before registering
+    .configureOutput({
+      outputError: (text, write) => write(`pvswarm: ${oneLine(text.replace(/^error: /, ''))}\n`),
+    })
     .exitOverride()
   registerKeygen(program)
   registerRelease(program)
@@ -23,12 +33,31 @@ export async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv)
   } catch (err) {
     if (err instanceof CommanderError) {
-      // commander already printed help or the usage error
+      // commander already printed help, the version or the usage error
       process.exitCode = err.exitCode
       return
     }
-    const error = err as Error & { exitCode?: number }
-    process.stderr.write(`pvswarm: ${error.message}\n`)
-    process.exitCode = typeof error.exitCode === 'number' ? error.exitCode : 1
+    const { message, expected } = describeFailure(err)
+    const debug = (process.env[DEBUG_VARIABLE] ?? '') !== ''
+    const hint = expected || debug ? '' : ` (a bug; set ${DEBUG_VARIABLE}=1 to see where)`
+    process.stderr.write(`pvswarm: ${message}${hint}\n`)
+    if (!expected && debug && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`)
+    const exitCode = (err as { exitCode?: unknown }).exitCode
+    process.exitCode = typeof exitCode === 'number' && exitCode !== 0 ? exitCode : 1
   }
+}
+
+/** `0.1.0 (node 24.11.0)`: which Node ran matters, since bin/ may re-run under a bundled one. */
+function versionText(): string {
+  let version = 'unknown'
+  try {
+    // dist/src/cli/main.js → the checkout's package.json
+    const pkg = JSON.parse(
+      readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+    ) as { version?: unknown }
+    if (typeof pkg.version === 'string') version = pkg.version
+  } catch {
+    // a copy without package.json still runs; only the version is unknown
+  }
+  return `${version} (node ${process.versions.node})`
 }

@@ -1,3 +1,5 @@
+import { oneLine } from './errors.js'
+
 /** Prints data as one JSON document on stdout (for `--json`). */
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n')
@@ -10,20 +12,10 @@ export function printLines(...lines: string[]): void {
 
 /** A warning on stderr, prefixed so it is never mistaken for data. */
 export function warn(message: string): void {
-  process.stderr.write(`pvswarm: warning: ${message}\n`)
+  process.stderr.write(`pvswarm: warning: ${oneLine(message)}\n`)
 }
 
-/** A failure the user caused or can fix: printed as one line, exit code 1. */
-export class CommandFailure extends Error {
-  static override readonly name = 'CommandFailure'
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message)
-  }
-}
-
+/** `1536` → `1.50 KiB`, for human-readable summaries. */
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`
   const units = ['KiB', 'MiB', 'GiB', 'TiB']

@@ -30,7 +30,10 @@ export async function exportPvr(
   options?: ExportOptions,
 ): Promise<void> {
   const pack = tarPack()
-  const writing = writeMembers(pack, revision, source).catch((err: unknown) => {
+  // when `out` fails, pipeline destroys the pack but not the entry being written, whose
+  // callbacks then never fire: every wait in writeMembers also ends when the pack closes
+  const packClosed = new Promise<void>(resolve => pack.once('close', () => resolve()))
+  const writing = writeMembers(pack, revision, source, packClosed).catch((err: unknown) => {
     pack.destroy(err as Error)
     throw err
   })
@@ -40,11 +43,35 @@ export async function exportPvr(
     writing,
     pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]),
   ])
-  if (written.status === 'rejected') throw written.reason
+  if (written.status === 'rejected' && !(written.reason instanceof PackClosedError)) {
+    throw written.reason
+  }
   if (piped.status === 'rejected') throw piped.reason
+  if (written.status === 'rejected') throw written.reason
 }
 
-async function writeMembers(pack: Pack, revision: Revision, source: ObjectSource): Promise<void> {
+/** Internal: the pack went away under writeMembers; the pipeline's error says why. */
+class PackClosedError extends Error {
+  constructor() {
+    super('pvr export: the output closed before the export was complete')
+  }
+}
+
+function unlessClosed<T>(work: Promise<T>, packClosed: Promise<void>): Promise<T> {
+  return Promise.race([
+    work,
+    packClosed.then(() => {
+      throw new PackClosedError()
+    }),
+  ])
+}
+
+async function writeMembers(
+  pack: Pack,
+  revision: Revision,
+  source: ObjectSource,
+  packClosed: Promise<void>,
+): Promise<void> {
   const common = {
     mode: EXPORT_MODE,
     mtime: EXPORT_MTIME,
@@ -53,11 +80,14 @@ async function writeMembers(pack: Pack, revision: Revision, source: ObjectSource
     uname: 'root',
     gname: 'root',
   }
-  await new Promise<void>((resolve, reject) => {
-    pack.entry({ ...common, name: STATE_MEMBER }, revision.bytes, err =>
-      err ? reject(err) : resolve(),
-    )
-  })
+  await unlessClosed(
+    new Promise<void>((resolve, reject) => {
+      pack.entry({ ...common, name: STATE_MEMBER }, revision.bytes, err =>
+        err ? reject(err) : resolve(),
+      )
+    }),
+    packClosed,
+  )
 
   for (const sha of revision.objectIds) {
     const size = await source.size(sha)
@@ -78,7 +108,7 @@ async function writeMembers(pack: Pack, revision: Revision, source: ObjectSource
     for await (const chunk of source.read(sha)) {
       sentBytes += chunk.byteLength
       if (sentBytes > size) break
-      if (!entry.write(chunk)) await drainedOrClosed(entry)
+      if (!entry.write(chunk)) await unlessClosed(drainedOrClosed(entry), packClosed)
     }
     if (sentBytes !== size) {
       const error = new ExportSourceError(sha, size, sentBytes)
@@ -86,7 +116,7 @@ async function writeMembers(pack: Pack, revision: Revision, source: ObjectSource
       throw error
     }
     entry.end(undefined)
-    await entryDone
+    await unlessClosed(entryDone, packClosed)
   }
   pack.finalize()
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
+import { PassThrough, Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { extract as tarExtract, type Header } from 'tar-stream'
 import {
@@ -137,6 +137,23 @@ describe('exportPvr layout', () => {
         return true
       },
     )
+  })
+
+  it('fails with the error of the output, not a hang, when the output fails mid-object', async () => {
+    const objectBytes = 4 * 1024 * 1024
+    const big: ObjectSource = {
+      size: async () => objectBytes,
+      read: () => chunksOf(new Uint8Array(objectBytes), 65536),
+    }
+    let writtenBytes = 0
+    const full = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        writtenBytes += chunk.byteLength
+        const error = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })
+        callback(writtenBytes > 256 * 1024 ? error : null)
+      },
+    })
+    await assert.rejects(exportPvr(revision, big, full), { code: 'ENOSPC' })
   })
 
   it('refuses a source that yields more bytes than it announced', async () => {

@@ -182,7 +182,8 @@ async function addEntry(
 ): Promise<void> {
   const entry = pack.entry({ name, size, mode: 0o644, mtime: new Date(0), type: 'file' })
   for await (const piece of bytes) {
-    if (!entry.write(piece)) await new Promise<void>(resolve => entry.once('drain', () => resolve()))
+    if (!entry.write(piece))
+      await new Promise<void>(resolve => entry.once('drain', () => resolve()))
   }
   await new Promise<void>((resolve, reject) => {
     entry.once('finish', () => resolve())

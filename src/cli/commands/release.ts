@@ -1,4 +1,4 @@
-import { readFile, writeFile, rename } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import ms from 'ms'
 import { decideRelease } from '../../policy/index.js'
@@ -16,8 +16,11 @@ import {
   type Release,
 } from '../../release/index.js'
 import { importRevision } from '../../revision/index.js'
-import { CommandFailure, formatBytes, printJson, printLines, warn } from '../output.js'
-import { collect, parsePositiveInteger } from '../parse.js'
+import { writeFileAtomically } from '../../util/atomic-file.js'
+import { aboutInput, CommandFailure } from '../errors.js'
+import { requireOutputDir } from '../files.js'
+import { formatBytes, printJson, printLines, warn } from '../output.js'
+import { collect, parsePositiveInteger, parsePublicKey } from '../parse.js'
 
 export function registerRelease(program: Command): void {
   const release = program
@@ -38,33 +41,39 @@ export function registerRelease(program: Command): void {
       '--key <file>',
       'private key file (from `pvswarm keygen`); repeat to co-sign',
       collect,
-      [],
     )
     .option('--expires <duration>', 'expiry, as a duration from now (30d, 12h) or an RFC 3339 time')
     .option('--chunk-bytes <n>', 'chunk size', parsePositiveInteger, DEFAULT_CHUNK_BYTES)
     .requiredOption('--out <file>', 'where to write the release (JSON)')
     .option('--json', 'print the result as JSON')
     .action(async options => {
+      // everything cheap is checked before the revision's objects are hashed
       const keys = await Promise.all((options.key as string[]).map(file => readKeyFile(file)))
+      await requireOutputDir(options.out)
+      const issuedAt = new Date()
+      const expiresAt =
+        options.expires === undefined ? undefined : parseExpiry(options.expires, issuedAt)
+
       const sink = describingSink(options.chunkBytes)
-      const imported = await importRevision(options.revision, sink, { onWarning: warn })
+      const imported = await aboutInput(options.revision, () =>
+        importRevision(options.revision, sink, { onWarning: warn }),
+      )
       if (imported.revision.canonicalised) {
         warn('the revision state was not canonical JSON; the release carries its canonical form')
       }
 
-      const issuedAt = new Date()
       const body = createRelease({
         revision: imported.revision,
         objects: [...sink.described.values()],
         fleet: options.fleet,
         sequence: options.sequence,
         issuedAt,
-        expiresAt:
-          options.expires === undefined ? undefined : parseExpiry(options.expires, issuedAt),
+        expiresAt,
         chunkBytes: options.chunkBytes,
       })
       let signed: Release | undefined
       for (const key of keys) signed = signRelease(signed ?? body, key)
+      // unreachable while --key is a required option; kept so a refactor cannot ship unsigned
       if (signed === undefined) throw new CommandFailure('give at least one --key')
 
       await writeFileAtomically(options.out, encodeRelease(signed))
@@ -78,7 +87,9 @@ export function registerRelease(program: Command): void {
     .description('print what a release says (without judging it)')
     .option('--json', 'print the result as JSON')
     .action(async (file: string, options: { json?: boolean }) => {
-      const summary = describe(parseRelease(await readFile(file)))
+      const summary = await aboutInput(file, async () =>
+        describe(parseRelease(await readFile(file))),
+      )
       if (options.json === true) printJson(summary)
       else printLines(...humanSummary(summary))
     })
@@ -86,12 +97,16 @@ export function registerRelease(program: Command): void {
   release
     .command('verify <file>')
     .description('check a release as a device would: signatures, revision, fleet, expiry')
-    .requiredOption('--trust <pubkey>', 'trusted public key (ed25519:…); repeatable', collect, [])
+    .requiredOption(
+      '--trust <pubkey>',
+      'trusted public key (ed25519:…, as printed by keygen); repeatable',
+      (value: string, previous: string[] | undefined) => collect(parsePublicKey(value), previous),
+    )
     .option('--threshold <k>', 'distinct trusted signatures required', parsePositiveInteger, 1)
     .option('--fleet <name>', "the fleet of the device (default: the release's own)")
     .option('--json', 'print the result as JSON')
     .action(async (file: string, options) => {
-      const parsed = parseRelease(await readFile(file))
+      const parsed = await aboutInput(file, async () => parseRelease(await readFile(file)))
       const id = releaseId(parsed)
       const decision = decideRelease({
         release: parsed,
@@ -102,10 +117,15 @@ export function registerRelease(program: Command): void {
         history: {},
         clock: { nowMs: Date.now() },
       })
-      const signatures = checkSignatures(parsed, options.trust)
-      if (options.json === true) printJson({ releaseId: id, decision, signatures })
-      else printLines(`${decision.verdict === 'refuse' ? 'REFUSED' : 'OK'}: ${decision.reason}`)
-      if (decision.verdict === 'refuse') throw new CommandFailure(decision.reason, 1)
+      if (options.json === true) {
+        const signatures = checkSignatures(parsed, options.trust)
+        printJson({ file, releaseId: id, decision, signatures })
+      } else if (decision.verdict !== 'refuse') {
+        printLines(`OK: ${decision.reason}`)
+      }
+      if (decision.verdict === 'refuse') {
+        throw new CommandFailure(`${file}: refused: ${decision.reason}`)
+      }
     })
 }
 
@@ -164,10 +184,4 @@ function parseExpiry(text: string, from: Date): Date {
     )
   }
   return new Date(from.getTime() + duration)
-}
-
-async function writeFileAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const temporary = `${path}.tmp-${process.pid}`
-  await writeFile(temporary, bytes)
-  await rename(temporary, path)
 }

@@ -1,14 +1,17 @@
-import { readFile, stat } from 'node:fs/promises'
+import { open, stat } from 'node:fs/promises'
 import type { Command } from 'commander'
 import {
   checkSignatures,
+  DEFAULT_MAX_STATE_BYTES,
   discardingSink,
   importRevision,
   parseRevision,
+  StateTooLargeError,
   type Revision,
   type SignatureReport,
 } from '../../revision/index.js'
-import { CommandFailure, formatBytes, printJson, printLines, warn } from '../output.js'
+import { aboutInput, CommandFailure } from '../errors.js'
+import { formatBytes, printJson, printLines, warn } from '../output.js'
 
 export function registerRevision(program: Command): void {
   const revision = program.command('revision').description('inspect Pantavisor revisions')
@@ -21,20 +24,20 @@ export function registerRevision(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (path: string, options: { json?: boolean }) => {
       const warnings: string[] = []
-      let parsed: Revision
-      let objectBytes: number | null = null
-      if (path.endsWith('.json') && (await stat(path)).isFile()) {
-        parsed = parseRevision(await readFile(path))
-      } else {
+      const { parsed, objectBytes } = await aboutInput(path, async () => {
+        if (await isStateFile(path)) {
+          return { parsed: parseRevision(await readStateFile(path)), objectBytes: null }
+        }
         const imported = await importRevision(path, discardingSink(), {
           onWarning: message => warnings.push(message),
         })
-        parsed = imported.revision
-        objectBytes = imported.objects.reduce((sum, o) => sum + o.size, 0)
-      }
+        return {
+          parsed: imported.revision,
+          objectBytes: imported.objects.reduce((sum, o) => sum + o.size, 0),
+        }
+      })
 
       const signatures = checkSignatures(parsed)
-      const bad = signatures.filter(s => !s.valid)
       if (options.json === true) {
         printJson({
           revision: parsed.sha256,
@@ -46,18 +49,50 @@ export function registerRevision(program: Command): void {
         })
       } else {
         for (const message of warnings) warn(message)
-        printLines(
-          `revision ${parsed.sha256}${parsed.canonicalised ? ' (canonicalised: input was not canonical JSON)' : ''}`,
-          `objects  ${parsed.objectIds.length}${objectBytes === null ? '' : ` (${formatBytes(objectBytes)}, every byte verified)`}`,
-          ...signatureLines(signatures),
-        )
+        printLines(...summaryLines(parsed, objectBytes), ...signatureLines(signatures))
       }
+
+      const bad = signatures.filter(s => !s.valid)
       if (bad.length > 0) {
+        const reasons = bad.map(s => `${s.key}: ${s.reason ?? 'does not verify'}`)
         throw new CommandFailure(
-          `${bad.length} pvs@2 signature(s) do not verify: ${bad.map(s => s.key).join(', ')}`,
+          `${path}: ${bad.length} pvs@2 signature(s) do not verify: ${reasons.join('; ')}`,
         )
       }
     })
+}
+
+/** A regular file starting with `{` is a state; anything else is left to the pvr importers. */
+async function isStateFile(path: string): Promise<boolean> {
+  const info = await stat(path)
+  if (!info.isFile()) return false
+  const handle = await open(path, 'r')
+  try {
+    const head = Buffer.alloc(64)
+    const { bytesRead } = await handle.read(head, 0, head.byteLength, 0)
+    return /^\s*\{/.test(head.subarray(0, bytesRead).toString('latin1'))
+  } finally {
+    await handle.close()
+  }
+}
+
+async function readStateFile(path: string): Promise<Uint8Array> {
+  const handle = await open(path, 'r')
+  try {
+    const { size } = await handle.stat()
+    if (size > DEFAULT_MAX_STATE_BYTES) {
+      throw new StateTooLargeError(path, DEFAULT_MAX_STATE_BYTES, size)
+    }
+    return await handle.readFile()
+  } finally {
+    await handle.close()
+  }
+}
+
+function summaryLines(parsed: Revision, objectBytes: number | null): string[] {
+  const canonical = parsed.canonicalised ? ' (canonicalised: input was not canonical JSON)' : ''
+  const bytes = objectBytes === null ? '' : ` (${formatBytes(objectBytes)}, every byte verified)`
+  return [`revision ${parsed.sha256}${canonical}`, `objects  ${parsed.objectIds.length}${bytes}`]
 }
 
 function signatureLines(signatures: SignatureReport[]): string[] {
