@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const MINIMUM_NODE_MAJOR = 22
 const here = dirname(fileURLToPath(import.meta.url))
@@ -17,7 +17,7 @@ if (major >= MINIMUM_NODE_MAJOR) {
     process.stderr.write('pvswarm: not built yet; run `npm ci` (or `npm run build`) in the checkout\n')
     process.exit(1)
   }
-  const { main } = await import(entry)
+  const { main } = await import(pathToFileURL(entry).href)
   await main(process.argv)
 } else {
   const bundled = join(here, '..', 'node_modules', 'node', 'bin', 'node')
@@ -36,7 +36,9 @@ if (major >= MINIMUM_NODE_MAJOR) {
     process.on(signal, () => child.kill(signal))
   }
   child.on('exit', (code, signal) => {
-    if (signal !== null) process.kill(process.pid, signal)
-    else process.exit(code ?? 1)
+    if (signal === null) process.exit(code ?? 1)
+    // end the way the child ended, so callers see the same signal
+    process.removeAllListeners(signal)
+    process.kill(process.pid, signal)
   })
 }
