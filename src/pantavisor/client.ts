@@ -62,8 +62,8 @@ export class PvCtrlClient {
   }
 
   /** Every object in the device's storage. */
-  async listObjects(): Promise<PvCtrlObject[]> {
-    const call = this.describe('GET', '/objects')
+  async listObjects(options: PvCtrlCallOptions = {}): Promise<PvCtrlObject[]> {
+    const call = this.describe('GET', '/objects', this.callSignal(options))
     return parseObjectList(await expectJson(await this.open(call), call), call.path)
   }
 
@@ -109,11 +109,13 @@ export class PvCtrlClient {
    * A consumer that pauses longer than `requestTimeoutMs` between reads loses
    * the connection (PvCtrlTimeoutError): the timeout watches the socket.
    *
+   * Aborting `options.signal` drops the connection at once, even mid-body.
+   *
    * @throws PvCtrlNotFoundError when the device does not hold it
    */
-  async *getObject(sha256: string): AsyncIterable<Uint8Array> {
+  async *getObject(sha256: string, options: PvCtrlCallOptions = {}): AsyncIterable<Uint8Array> {
     assertObjectId(sha256, 'getObject')
-    const call = this.describe('GET', `/objects/${sha256}`)
+    const call = this.describe('GET', `/objects/${sha256}`, this.callSignal(options))
     const response = await this.open(call)
     if (response.status !== 200) {
       const pvMessage = errorText(await readBody(response, call))
@@ -294,6 +296,12 @@ export class PvCtrlClient {
     const signal = extra.signal ?? this.options.signal
     if (signal !== undefined) call.signal = signal
     return call
+  }
+
+  /** The client's signal and the call's, as `describe` takes them. */
+  private callSignal(options: PvCtrlCallOptions): Partial<PvCtrlCall> {
+    const signal = this.signal(options.signal)
+    return signal === undefined ? {} : { signal }
   }
 
   private signal(extra: AbortSignal | undefined): AbortSignal | undefined {

@@ -98,3 +98,23 @@ export class PvCtrlTimeoutError extends PvCtrlError {
 export class PvCtrlServerError extends PvCtrlError {
   static override readonly name = 'PvCtrlServerError'
 }
+
+/**
+ * Pantavisor's copy of an object is not what the release says: a chunk that
+ * hashes wrong, or an object shorter or longer than its size. Nothing of it
+ * is served from then on.
+ */
+export class PvCtrlObjectCorruptError extends PvCtrlError {
+  static override readonly name = 'PvCtrlObjectCorruptError'
+
+  constructor(
+    message: string,
+    /** the object's id */
+    readonly sha256: string,
+    /** the chunk that did not verify; undefined when the length was wrong */
+    readonly chunkIndex: number | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(message, {}, options)
+  }
+}

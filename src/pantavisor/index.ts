@@ -47,3 +47,47 @@ export {
   PvCtrlUnavailableError,
 } from './errors.js'
 export type { PvCtrlErrorDetails } from './errors.js'
+
+// The hand-over of a complete release: upload, store the step, run, follow the
+// trial; persisted in the store's device state (rooms.handover) so a restart
+// or the trial's own reboot loses nothing and repeats nothing.
+export { Handover } from './handover.js'
+export type { HandoverEvents, HandoverInit } from './handover.js'
+export type { HandoverLogger, HandoverPoint } from './handover-run.js'
+export { HANDOVER_ROOM } from './handover-record.js'
+export type {
+  HandoverOutcome,
+  HandoverPhase,
+  HandoverRecord,
+  RunCommand,
+} from './handover-record.js'
+export {
+  HandoverBusyError,
+  HandoverDisabledError,
+  HandoverIncompleteError,
+  HandoverNoSpaceError,
+  HandoverObjectRejectedError,
+  HandoverRecordError,
+  HandoverRefusedError,
+  HandoverStepLostError,
+  HandoverStoppedError,
+} from './handover-errors.js'
+export { localRevisionName } from './local-name.js'
+export { waitForHandoverWindow, type WindowWaitOptions } from './schedule.js'
+
+// Serving objects Pantavisor holds ("no second copy"): chunks read through
+// pv-ctrl, verified against the release's chunk hashes before anyone sees them.
+export {
+  DEFAULT_CHUNK_CACHE_BYTES,
+  DEFAULT_CHUNK_READ_TIMEOUT_MS,
+  DEFAULT_OBJECT_STREAMS,
+  PvObjectChunks,
+} from './object-chunks.js'
+export type {
+  ChunkedObject,
+  ObjectChunksLogger,
+  PvObjectChunksOptions,
+  PvObjectChunksStats,
+  PvObjectSource,
+} from './object-chunks.js'
+export { PvCtrlObjectCorruptError } from './errors.js'

@@ -11,3 +11,15 @@ export {
   type ReleasePolicyInput,
   type SpaceView,
 } from './release-policy.js'
+export {
+  handoverAllowed,
+  checkHandoverSchedule,
+  type HandoverSchedule,
+  type HandoverTiming,
+} from './handover-schedule.js'
+export {
+  objectsToDrop,
+  type DropCopiesDecision,
+  type DropCopiesInput,
+  type DropObjectRef,
+} from './drop-copies.js'

@@ -22,6 +22,7 @@ const failedSchema = z.looseObject({
   sequence: count,
   reason: z.string(),
   atMs: z.number().nonnegative(),
+  revisionSha256: hex64.optional(),
 })
 
 const stateSchema = z.looseObject({

@@ -95,6 +95,12 @@ export interface Store {
   list(): Promise<Array<{ sha256: string; size: number }>>
   /** Remove an object and any partial of it that is not open. Absent is not an error. */
   remove(sha256: string): Promise<void>
+  /**
+   * Re-hash one complete object: 'good' when its bytes still hash to its id, 'missing' when it
+   * is not complete here, 'bad' when they do not, in which case it has been moved to
+   * quarantine/ (like fsck does), so the object must be fetched again.
+   */
+  verifyObject(sha256: string): Promise<'good' | 'bad' | 'missing'>
 
   /**
    * Start filling an object chunk by chunk, or resume a partial left by an earlier run (every
@@ -194,7 +200,17 @@ export interface DeviceState {
     }
   >
   /** Releases that failed on this device, by release id, so they are not tried again. */
-  failedReleases: Record<string, { fleet: string; sequence: number; reason: string; atMs: number }>
+  failedReleases: Record<
+    string,
+    {
+      fleet: string
+      sequence: number
+      reason: string
+      atMs: number
+      /** sha256 of the revision's state, so policy can refuse the same revision in another release */
+      revisionSha256?: string
+    }
+  >
   /** Small documents other rooms persist here (e.g. the hand-over state machine). */
   rooms: Record<string, unknown>
 }

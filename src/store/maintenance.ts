@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises'
-import { hashRange, isNotFound, openIfExists } from './fs-util.js'
+import { isNotFound } from './fs-util.js'
 import type { FsckReport } from './index.js'
 import type { Layout } from './layout.js'
 import type { ObjectFiles } from './objects.js'
@@ -34,18 +34,11 @@ export async function fsck(ctx: MaintenanceContext): Promise<FsckReport> {
   }
 
   for (const { sha256 } of await ctx.objects.list()) {
-    const handle = await openIfExists(ctx.layout.object(sha256))
-    if (!handle) continue
-    let got: string
-    try {
-      got = await hashRange(handle, 0, (await handle.stat()).size)
-    } finally {
-      await handle.close()
-    }
+    const verdict = await ctx.objects.verify(sha256)
+    if (verdict === 'missing') continue
     report.objectsChecked++
-    if (got === sha256) continue
+    if (verdict === 'good') continue
     report.objectsBad.push(sha256)
-    await ctx.objects.quarantine(sha256)
     report.quarantined.push(sha256)
   }
 

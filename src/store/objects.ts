@@ -10,9 +10,11 @@ import {
 } from './errors.js'
 import {
   fsyncDir,
+  hashRange,
   IO_BUFFER_BYTES,
   isNoSpace,
   isNotFound,
+  openIfExists,
   readAt,
   removeFile,
   writeAll,
@@ -173,6 +175,21 @@ export class ObjectFiles {
     await removeFile(path)
     if (there) await fsyncDir(this.layout.objects)
     return there
+  }
+
+  /** Re-hash an object; one that no longer matches its id goes to quarantine/. */
+  async verify(sha256: string): Promise<'good' | 'bad' | 'missing'> {
+    const handle = await openIfExists(this.layout.object(sha256))
+    if (!handle) return 'missing'
+    let got: string
+    try {
+      got = await hashRange(handle, 0, (await handle.stat()).size)
+    } finally {
+      await handle.close()
+    }
+    if (got === sha256) return 'good'
+    await this.quarantine(sha256)
+    return 'bad'
   }
 
   /** Move an object to quarantine/, out of everyone's sight but kept for a post-mortem. */

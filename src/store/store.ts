@@ -115,6 +115,11 @@ export class DiskStore implements Store {
     })
   }
 
+  async verifyObject(sha256: string): Promise<'good' | 'bad' | 'missing'> {
+    this.#check()
+    return this.#objects.verify(sha256)
+  }
+
   async openPartial(spec: ChunkedObjectSpec): Promise<PartialObject> {
     this.#check()
     checkChunkSpec(spec)

@@ -56,6 +56,21 @@ describe('store maintenance', () => {
     assert.equal(kept.length, 40_000)
   })
 
+  it('verifyObject says good, missing, or bad (and then quarantines the rotten copy)', async () => {
+    const good = await putPattern(4)
+    const bad = await putPattern(5)
+    await flipByte(join(dir, 'objects', bad), 7)
+
+    assert.equal(await store.verifyObject(good), 'good')
+    assert.equal(await store.verifyObject('0'.repeat(64)), 'missing')
+    assert.equal(await store.verifyObject(bad), 'bad')
+    assert.equal(await store.has(bad), false)
+    assert.equal(await store.has(good), true)
+    const quarantined = await namesIn(join(dir, 'quarantine'))
+    assert.equal(quarantined.length, 1)
+    assert.ok(quarantined[0]!.startsWith(bad))
+  })
+
   it('fsck drops rotten chunks from the record of a closed and of an open partial', async () => {
     const closedBytes = patternBytes(5 * CHUNK_BYTES, 3)
     const closedSpec = specOf(closedBytes, CHUNK_BYTES)

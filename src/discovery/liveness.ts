@@ -1,0 +1,143 @@
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Ping } from '@libp2p/ping'
+import type { Logger } from 'pino'
+import { DiscoveryOptionsError, PeerUnresponsiveError } from './errors.js'
+
+/**
+ * Ping pacing. A peer that loses power or its cable sends no FIN: without
+ * pings its connection would look open for minutes. Defaults notice a dead
+ * peer in about 2 x (intervalMs + timeoutMs) ≈ 10 s.
+ *
+ * A ping shares the TCP connection with chunk transfers and queues behind
+ * them; on a link slower than ~10 Mbit/s under full load, raise `timeoutMs`
+ * or a busy peer will be taken for a dead one.
+ */
+export interface LivenessOptions {
+  /** Time between two pings of one peer. @default 2_000 */
+  intervalMs?: number
+  /** A ping unanswered after this long counts as missed. @default 3_000 */
+  timeoutMs?: number
+  /** Consecutive missed pings after which the peer is hung up on. @default 2 */
+  missesBeforeHangUp?: number
+}
+
+export const LIVENESS_DEFAULTS: Required<LivenessOptions> = {
+  intervalMs: 2_000,
+  timeoutMs: 3_000,
+  missesBeforeHangUp: 2,
+}
+
+export type LivenessLibp2p = Libp2p<{ ping: Ping }>
+
+/**
+ * Pings every connected peer and hangs up on those that stop answering,
+ * reporting each through `onUnresponsive` before the hang-up.
+ */
+export class Liveness {
+  readonly #libp2p: LivenessLibp2p
+  readonly #options: Required<LivenessOptions>
+  readonly #logger: Logger
+  readonly #onUnresponsive: (peerId: PeerId, missedPings: number) => void
+  readonly #misses = new Map<string, number>()
+  readonly #inFlight = new Map<string, AbortController>()
+  #timer?: NodeJS.Timeout
+  #running = false
+
+  constructor(
+    libp2p: LivenessLibp2p,
+    options: LivenessOptions,
+    logger: Logger,
+    onUnresponsive: (peerId: PeerId, missedPings: number) => void,
+  ) {
+    this.#libp2p = libp2p
+    this.#options = checkOptions({ ...LIVENESS_DEFAULTS, ...options })
+    this.#logger = logger
+    this.#onUnresponsive = onUnresponsive
+  }
+
+  start(): void {
+    this.#running = true
+    this.#libp2p.addEventListener('peer:disconnect', this.#onDisconnect)
+    this.#scheduleRound()
+  }
+
+  stop(): void {
+    this.#running = false
+    this.#libp2p.removeEventListener('peer:disconnect', this.#onDisconnect)
+    clearTimeout(this.#timer)
+    for (const controller of this.#inFlight.values()) {
+      controller.abort()
+    }
+    this.#inFlight.clear()
+    this.#misses.clear()
+  }
+
+  readonly #onDisconnect = (event: CustomEvent<PeerId>): void => {
+    this.#misses.delete(event.detail.toString())
+  }
+
+  #scheduleRound(): void {
+    this.#timer = setTimeout(() => {
+      for (const peerId of this.#libp2p.getPeers()) {
+        void this.#check(peerId)
+      }
+      if (this.#running) {
+        this.#scheduleRound()
+      }
+    }, this.#options.intervalMs)
+  }
+
+  async #check(peerId: PeerId): Promise<void> {
+    const id = peerId.toString()
+    if (this.#inFlight.has(id)) {
+      return
+    }
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(), this.#options.timeoutMs)
+    this.#inFlight.set(id, controller)
+    try {
+      // The connection check and the ping's own connection lookup run in the
+      // same tick, so a peer that just left is not dialled again by the ping.
+      if (this.#libp2p.getConnections(peerId).length === 0) {
+        return
+      }
+      await this.#libp2p.services.ping.ping(peerId, { signal: controller.signal })
+      this.#misses.delete(id)
+    } catch (err) {
+      if (!this.#running) {
+        return
+      }
+      if ((err as Error).name === 'UnsupportedProtocolError') {
+        this.#misses.delete(id) // it negotiated, so it is alive
+        return
+      }
+      const misses = (this.#misses.get(id) ?? 0) + 1
+      this.#misses.set(id, misses)
+      this.#logger.debug({ peer: id, misses, err }, 'ping missed')
+      if (misses >= this.#options.missesBeforeHangUp) {
+        this.#misses.delete(id)
+        this.#logger.warn({ peer: id, missedPings: misses }, 'peer stopped answering pings; hanging up')
+        this.#onUnresponsive(peerId, misses)
+        // A graceful close would wait for an answer that will not come.
+        const reason = new PeerUnresponsiveError(
+          `peer ${id} missed ${misses} pings of ${this.#options.timeoutMs} ms`,
+        )
+        for (const connection of this.#libp2p.getConnections(peerId)) {
+          connection.abort(reason)
+        }
+      }
+    } finally {
+      clearTimeout(timer)
+      this.#inFlight.delete(id)
+    }
+  }
+}
+
+function checkOptions(options: Required<LivenessOptions>): Required<LivenessOptions> {
+  for (const field of ['intervalMs', 'timeoutMs', 'missesBeforeHangUp'] as const) {
+    if (!(options[field] > 0)) {
+      throw new DiscoveryOptionsError(`liveness.${field}: expected > 0, found ${options[field]}`)
+    }
+  }
+  return options
+}

@@ -1,0 +1,48 @@
+/** Protocol ids. The major version changes whenever a message stops being understood by the other. */
+export const RELEASE_PROTOCOL = '/pvswarm/release/1.0.0'
+export const HAVE_PROTOCOL = '/pvswarm/have/1.0.0'
+export const CHUNK_PROTOCOL = '/pvswarm/chunk/1.0.0'
+
+/** Largest control message (JSON) any protocol accepts. */
+export const MAX_CONTROL_MESSAGE_BYTES = 64 * 1024
+
+/**
+ * Largest chunk a release may use (the release schema's own limit): a chunk response is this plus
+ * a small header, so it is also the hard limit on a chunk-protocol message.
+ */
+export const MAX_CHUNK_BYTES = 16 * 1024 * 1024
+
+/** Largest release, as it travels (the release schema's own limit). */
+export const MAX_RELEASE_BYTES = 16 * 1024 * 1024
+
+/** A have-map message carries one object's bitmap: 256 KiB of base64 covers 1.5 M chunks. */
+export const MAX_HAVE_MESSAGE_BYTES = 256 * 1024
+
+/** Releases one announcement may list (newest per fleet: a device is in few fleets). */
+export const MAX_ANNOUNCED_RELEASES = 32
+
+/** Chunk ids one have-map update may carry: 2 × 2048 numbers stay far below the message limit. */
+export const MAX_HAVE_UPDATE_CHUNKS = 2048
+
+/** A release id: opaque to the exchange, but short and plain so it is safe in logs and keys. */
+export const RELEASE_ID = /^[0-9A-Za-z:_-]{1,128}$/
+
+/** Defaults of ExchangeOptions and DownloadOptions, in one place. */
+export const DEFAULTS = {
+  maxConcurrentUploads: 8,
+  uploadRateBytesPerSecond: 0,
+  maxPipelinedRequests: 64,
+  haveFlushIntervalMs: 100,
+  releaseExchangeTimeoutMs: 30_000,
+  maxReleasesPerAnnouncement: 8,
+  rememberedReleaseIds: 1024,
+  maxInFlightPerPeer: 8,
+  maxInFlightTotal: 48,
+  timeoutFloorMs: 5_000,
+  timeoutFactor: 4,
+  initialRateBytesPerSecond: 4 * 1024 * 1024,
+  maxConsecutiveTimeouts: 4,
+  maxRequestsPerChunk: 2,
+  waitForPeers: true,
+  noSourceTimeoutMs: 10_000,
+} as const

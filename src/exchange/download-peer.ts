@@ -1,0 +1,120 @@
+import { bitmapBytes, hasBit, setBit } from './bitmap.js'
+import type { BanReason, ChunkFetcher } from './download-types.js'
+
+/** Chunks smaller than this say more about latency than rate: they do not move the estimate. */
+const MIN_RATE_SAMPLE_BYTES = 16 * 1024
+/** Weight of a new sample in the rate's moving average. */
+const RATE_WEIGHT = 0.3
+/**
+ * A peer is asked for about this much time's worth of chunks at once (at its observed rate):
+ * enough to keep a fast peer busy, while a slow or crowded one gets few requests, so answers
+ * stay well inside their timeouts and the rest goes to other peers.
+ */
+const TARGET_QUEUE_MS = 1000
+
+/** What one download knows about one peer. Chunk positions are global (over all objects). */
+export class DownloadPeer {
+  fetcher: ChunkFetcher | undefined
+  /** which chunks the peer holds, by global index */
+  readonly have: Uint8Array
+  inFlight = 0
+  inFlightBytes = 0
+  /** in-flight limit after timeouts: drops to 1 after one and grows back with each good chunk */
+  #timeoutCap: number
+  bytesReceived = 0
+  consecutiveTimeouts = 0
+  banned: BanReason | undefined
+  /** chunks this peer timed out on or failed: asked of it again only when nobody else can help */
+  readonly avoid = new Set<number>()
+  #rateBytesPerSecond: number | undefined
+  #lastDataAt = 0
+  #lastTimeoutAt = -Infinity
+
+  constructor(
+    readonly id: string,
+    totalChunks: number,
+    readonly maxCap: number,
+    private readonly chunkBytes: number,
+    private readonly initialRateBytesPerSecond: number,
+  ) {
+    this.have = new Uint8Array(bitmapBytes(totalChunks))
+    this.#timeoutCap = maxCap
+  }
+
+  /** Requests this peer may have in flight now. */
+  get cap(): number {
+    const byRate = Math.ceil(
+      (this.rate(this.initialRateBytesPerSecond) * TARGET_QUEUE_MS) / 1000 / this.chunkBytes,
+    )
+    return Math.max(1, Math.min(this.maxCap, this.#timeoutCap, byRate))
+  }
+
+  get usable(): boolean {
+    return this.banned === undefined && this.fetcher !== undefined
+  }
+
+  get freeSlots(): number {
+    return this.usable ? Math.max(0, this.cap - this.inFlight) : 0
+  }
+
+  holds(globalIndex: number): boolean {
+    return hasBit(this.have, globalIndex)
+  }
+
+  /** Marks a chunk held; true when it was not known before. */
+  learn(globalIndex: number): boolean {
+    if (hasBit(this.have, globalIndex)) return false
+    setBit(this.have, globalIndex)
+    return true
+  }
+
+  /** Forgets a chunk (the peer said it lacks it); true when it was known. */
+  forget(globalIndex: number): boolean {
+    if (!hasBit(this.have, globalIndex)) return false
+    const byte = globalIndex >> 3
+    this.have[byte] = (this.have[byte] ?? 0) & ~(1 << (globalIndex & 7))
+    return true
+  }
+
+  /** Records a chunk's arrival for the rate estimate; `startedAt` is when it was asked for. */
+  noteData(bytes: number, startedAt: number, now: number): void {
+    this.bytesReceived += bytes
+    // with pipelined requests the time since the previous arrival is what this chunk cost
+    const since = Math.max(startedAt, this.#lastDataAt)
+    this.#lastDataAt = now
+    if (bytes < MIN_RATE_SAMPLE_BYTES || now <= since) return
+    const sample = (bytes * 1000) / (now - since)
+    this.#rateBytesPerSecond =
+      this.#rateBytesPerSecond === undefined
+        ? sample
+        : this.#rateBytesPerSecond * (1 - RATE_WEIGHT) + sample * RATE_WEIGHT
+  }
+
+  rate(initialRateBytesPerSecond: number): number {
+    return this.#rateBytesPerSecond ?? initialRateBytesPerSecond
+  }
+
+  /** Timeout of a request just queued behind this peer's other in-flight bytes. */
+  timeoutMs(floorMs: number, factor: number, initialRateBytesPerSecond: number): number {
+    const expectedMs = (this.inFlightBytes * 1000) / this.rate(initialRateBytesPerSecond)
+    return Math.max(floorMs, Math.ceil(factor * expectedMs))
+  }
+
+  noteSuccess(): void {
+    this.consecutiveTimeouts = 0
+    if (this.#timeoutCap < this.maxCap) this.#timeoutCap++
+  }
+
+  /**
+   * Records a timed-out request asked at `startedAt`. Requests queued behind one that timed out
+   * time out with it: only a request asked after the previous timeout counts as a new strike, so
+   * consecutiveTimeouts counts the times the peer failed even with a single request in flight.
+   */
+  noteTimeout(globalIndex: number, startedAt: number, now: number): void {
+    this.avoid.add(globalIndex)
+    this.#timeoutCap = 1
+    if (startedAt < this.#lastTimeoutAt) return
+    this.#lastTimeoutAt = now
+    this.consecutiveTimeouts++
+  }
+}

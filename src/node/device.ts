@@ -1,0 +1,350 @@
+import { EventEmitter } from 'node:events'
+import type { PeerId } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import {
+  createExchange,
+  type Download,
+  type DownloadStats,
+  type Exchange,
+  type ExchangeOptions,
+  type OfferResult,
+} from '../exchange/index.js'
+import { decideRelease, type ReleaseDecision } from '../policy/index.js'
+import { parseRelease, releaseId, type Release } from '../release/index.js'
+import { openStore, type Store } from '../store/index.js'
+import { AcceptedReleases, type AcceptedRecord } from './release-book.js'
+import { seedObjects } from './seed.js'
+
+/** The policy facts a device is configured with. */
+export interface DevicePolicyConfig {
+  fleet: string
+  /** release keys (`ed25519:…`) this device trusts */
+  trustedKeys: string[]
+  /** distinct trusted signatures required. @default 1 */
+  threshold?: number
+  /** false on hardware without a trustworthy clock. @default true */
+  clockTrusted?: boolean
+  /** largest revision accepted, in bytes; undefined = no limit */
+  maxRevisionBytes?: number
+}
+
+/** The libp2p side as the device needs it: started, stopped, and handed to the exchange. */
+export interface DeviceNetwork {
+  libp2p: Parameters<typeof createExchange>[0]['node'] & {
+    getMultiaddrs(): Array<{ toString(): string }>
+  }
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+/** Called once a release is complete in the store; resolves when this device is done with it. */
+export type CompletionHook = (id: string, release: Release) => Promise<void>
+
+export interface DeviceInit {
+  dataDir: string
+  policy: DevicePolicyConfig
+  /** builds the network once the store is open (the identity lives in the data directory) */
+  network: (store: Store) => Promise<DeviceNetwork>
+  exchange?: ExchangeOptions
+  /** hand-over to Pantavisor, or nothing for a download-only device */
+  onComplete?: CompletionHook
+  logger: Logger
+}
+
+export interface DeviceEvents {
+  'release:accepted': [{ id: string; release: Release; from: string }]
+  'release:refused': [
+    { id: string | undefined; from: string; decision: ReleaseDecision | undefined; reason: string },
+  ]
+  'download:started': [{ id: string; download: Download }]
+  'download:complete': [{ id: string; stats: DownloadStats | undefined }]
+  'download:failed': [{ id: string; error: Error }]
+}
+
+/**
+ * One pvswarm device: its store, its libp2p node and the exchange on it, and
+ * the rules that tie them together. Releases from peers or from a local seed
+ * go through policy before anything is stored; an accepted release is
+ * downloaded (superseding an older one of its fleet), then handed on.
+ */
+export class Device extends EventEmitter<DeviceEvents> {
+  readonly store: Store
+  readonly releases: AcceptedReleases
+  readonly network: DeviceNetwork
+  readonly exchange: Exchange
+  readonly #init: DeviceInit
+  readonly #log: Logger
+  readonly #downloads = new Map<string, Download>()
+  readonly #refusedLogged = new Set<string>()
+  #stopped = false
+
+  private constructor(
+    init: DeviceInit,
+    store: Store,
+    releases: AcceptedReleases,
+    network: DeviceNetwork,
+  ) {
+    super()
+    this.#init = init
+    this.#log = init.logger
+    this.store = store
+    this.releases = releases
+    this.network = network
+    this.exchange = createExchange({
+      node: network.libp2p,
+      store,
+      book: releases,
+      offerRelease: (bytes, from) => this.offer(bytes, from.toString()),
+      options: {
+        ...init.exchange,
+        isSeed: id => this.releases.record(id)?.seeded === true,
+      },
+      logger: init.logger.child({ room: 'exchange' }),
+    })
+  }
+
+  /** Opens the data directory, starts the node and picks up where the last run stopped. */
+  static async start(init: DeviceInit): Promise<Device> {
+    const store = await openStore({ dataDir: init.dataDir })
+    try {
+      const releases = new AcceptedReleases(store)
+      await releases.load()
+      const network = await init.network(store)
+      const device = new Device(init, store, releases, network)
+      await network.start()
+      await device.exchange.start()
+      device.#resume()
+      init.logger.info(
+        {
+          addresses: network.libp2p.getMultiaddrs().map(a => a.toString()),
+          fleet: init.policy.fleet,
+        },
+        'device started',
+      )
+      return device
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+  }
+
+  get peerId(): PeerId {
+    return this.network.libp2p.peerId
+  }
+
+  /** Release bytes from a peer: policy first, then store, download and pass on. */
+  async offer(bytes: Uint8Array, from: string): Promise<OfferResult> {
+    let release: Release
+    try {
+      release = parseRelease(bytes)
+    } catch (err) {
+      this.#refused(undefined, from, undefined, (err as Error).message)
+      return 'refused'
+    }
+    const id = releaseId(release)
+    if (this.releases.has(id)) return 'known'
+
+    const decision = await this.#decide(id, release)
+    if (decision.verdict === 'already-have') return 'known'
+    if (decision.verdict === 'refuse') {
+      this.#refused(id, from, decision, decision.reason)
+      return 'refused'
+    }
+    await this.#accept(id, release, false, from, decision)
+    return 'accepted'
+  }
+
+  /**
+   * A release given to this device directly (`pvswarm seed`): judged like any
+   * other, its objects imported and checked against its chunk lists, then
+   * announced. Throws with the reason when it is refused.
+   */
+  async seed(release: Release, revisionPath: string): Promise<string> {
+    const id = releaseId(release)
+    if (!this.releases.has(id)) {
+      const decision = await this.#decide(id, release, true)
+      if (decision.verdict === 'refuse') {
+        this.#refused(id, 'seed', decision, decision.reason)
+        throw new Error(decision.reason)
+      }
+    }
+    await seedObjects(this.store, release, revisionPath)
+    if (!this.releases.has(id)) await this.#accept(id, release, true, 'seed', undefined)
+    else await this.#startDownload(id, release)
+    return id
+  }
+
+  /** Accepted releases with their phase, for status output. */
+  status(): Array<{ id: string } & AcceptedRecord> {
+    return this.releases.records().map(([id, record]) => ({ id, ...record }))
+  }
+
+  download(id: string): Download | undefined {
+    return this.#downloads.get(id)
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    const startedAt = performance.now()
+    for (const download of this.#downloads.values()) download.cancel()
+    await this.exchange.stop()
+    const exchangeMs = performance.now() - startedAt
+    await this.network.stop()
+    const networkMs = performance.now() - startedAt - exchangeMs
+    await this.store.close()
+    this.#log.info(
+      { exchangeMs: Math.round(exchangeMs), networkMs: Math.round(networkMs) },
+      'device stopped',
+    )
+  }
+
+  async #decide(id: string, release: Release, seeding = false): Promise<ReleaseDecision> {
+    const { policy } = this.#init
+    const state = await this.releases.deviceState()
+    const missingBytes = await this.#missingBytes(release)
+    return decideRelease({
+      release,
+      releaseId: id,
+      fleet: policy.fleet,
+      trustedKeys: policy.trustedKeys,
+      threshold: policy.threshold,
+      history: this.releases.history(release.fleet, state),
+      clock: { nowMs: Date.now(), trusted: policy.clockTrusted ?? true },
+      // a seed brings its objects with it: only the configured size limit applies
+      space: {
+        missingBytes: seeding ? 0 : missingBytes,
+        freeBytes: await this.store.freeBytes(),
+        maxRevisionBytes: policy.maxRevisionBytes,
+      },
+    })
+  }
+
+  async #missingBytes(release: Release): Promise<number> {
+    let missing = 0
+    for (const object of release.objects) {
+      if (!(await this.store.has(object.sha256))) missing += object.size
+    }
+    return missing
+  }
+
+  async #accept(
+    id: string,
+    release: Release,
+    seeded: boolean,
+    from: string,
+    decision: ReleaseDecision | undefined,
+  ): Promise<void> {
+    await this.releases.accept(release, seeded)
+    this.#log.info(
+      {
+        releaseId: id,
+        fleet: release.fleet,
+        sequence: release.sequence,
+        from,
+        reason: decision?.reason,
+      },
+      'release accepted',
+    )
+    this.emit('release:accepted', { id, release, from })
+    await this.#startDownload(id, release)
+    void this.exchange.announce()
+  }
+
+  #refused(
+    id: string | undefined,
+    from: string,
+    decision: ReleaseDecision | undefined,
+    reason: string,
+  ): void {
+    const key = `${id ?? 'unparsable'}:${decision?.verdict === 'refuse' ? decision.code : reason}`
+    // log a refusal once, not once per peer that offers the same release
+    if (!this.#refusedLogged.has(key)) {
+      this.#refusedLogged.add(key)
+      this.#log.warn(
+        {
+          releaseId: id,
+          from,
+          code: decision?.verdict === 'refuse' ? decision.code : 'invalid-release',
+          reason,
+        },
+        'release refused',
+      )
+    }
+    this.emit('release:refused', { id, from, decision, reason })
+  }
+
+  /** Downloads the newest release of its fleet; an older download of the same fleet stops. */
+  async #startDownload(id: string, release: Release): Promise<void> {
+    if (this.#stopped) return
+    const newest = this.releases.newestOf(release.fleet)
+    if (newest !== undefined && newest.id !== id) return
+
+    for (const [otherId, other] of this.#downloads) {
+      if (otherId !== id && this.releases.get(otherId)?.fleet === release.fleet) {
+        this.#log.info({ releaseId: otherId, supersededBy: id }, 'download superseded')
+        other.cancel()
+      }
+    }
+    if (this.#downloads.has(id)) return
+
+    const download = this.exchange.download(id, release)
+    this.#downloads.set(id, download)
+    this.emit('download:started', { id, download })
+    download.on('ban', ban =>
+      this.#log.warn(
+        { releaseId: id, peer: ban.peer, reason: ban.reason, detail: ban.detail },
+        'peer banned for release',
+      ),
+    )
+    try {
+      const stats = await download.done
+      this.#downloads.delete(id)
+      await this.#completed(id, release, stats)
+    } catch (err) {
+      this.#downloads.delete(id)
+      if (this.#stopped) return
+      this.#log.warn(
+        { releaseId: id, err: (err as Error).message },
+        'download ended without completing',
+      )
+      this.emit('download:failed', { id, error: err as Error })
+    }
+  }
+
+  async #completed(id: string, release: Release, stats: DownloadStats | undefined): Promise<void> {
+    const record = this.releases.record(id)
+    if (record !== undefined && record.phase === 'downloading') {
+      await this.releases.setPhase(id, 'complete')
+    }
+    this.#log.info(
+      {
+        releaseId: id,
+        bytes: stats?.bytesTotal,
+        duplicateBytes: stats?.duplicateBytes,
+        bans: stats?.bans.length,
+      },
+      'release complete',
+    )
+    this.emit('download:complete', { id, stats })
+    if (this.#init.onComplete !== undefined && !this.#stopped) {
+      await this.#init.onComplete(id, release).catch(err => {
+        this.#log.error({ releaseId: id, err: (err as Error).message }, 'hand-over failed')
+      })
+    }
+  }
+
+  /** After a restart: finish the newest release of each fleet. */
+  #resume(): void {
+    const fleets = new Set(this.releases.records().map(([, record]) => record.fleet))
+    for (const fleet of fleets) {
+      const newest = this.releases.newestOf(fleet)
+      if (newest === undefined) continue
+      const release = this.releases.get(newest.id)
+      if (release === undefined) continue
+      if (newest.record.phase === 'downloading') void this.#startDownload(newest.id, release)
+      else if (newest.record.phase === 'complete')
+        void this.#completed(newest.id, release, undefined)
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import {
+  InvalidReleaseError,
+  ObjectDescriber,
+  checkReleaseRevision,
+  type Release,
+} from '../release/index.js'
+import { importRevision } from '../revision/index.js'
+import type { Store } from '../store/index.js'
+import { shortId } from '../util/hex.js'
+
+export interface SeedResult {
+  objects: number
+  /** bytes of objects the data directory did not hold yet */
+  addedBytes: number
+}
+
+/**
+ * Puts the objects of a release into a store from the pvr export or checkout
+ * it was made from. Every object is checked three ways while it streams: its
+ * sha256 (the importer and the store), and each chunk against the release's
+ * chunk hashes — a seed that would serve chunks the release does not match
+ * would only get itself banned by every peer.
+ */
+export async function seedObjects(
+  store: Store,
+  release: Release,
+  revisionPath: string,
+): Promise<SeedResult> {
+  checkReleaseRevision(release)
+  const expected = new Map(release.objects.map(o => [o.sha256, o]))
+  let addedBytes = 0
+
+  const sink = {
+    has: (sha256: string) => store.has(sha256),
+    async put(sha256: string, size: number, bytes: AsyncIterable<Uint8Array>): Promise<void> {
+      const entry = expected.get(sha256)
+      if (entry === undefined) {
+        throw new InvalidReleaseError(
+          `object ${shortId(sha256)} of ${revisionPath} is not in the release`,
+        )
+      }
+      const describer = new ObjectDescriber(release.chunkBytes)
+      async function* tapped(): AsyncGenerator<Uint8Array> {
+        for await (const piece of bytes) {
+          describer.update(piece)
+          yield piece
+        }
+      }
+      const present = await store.has(sha256)
+      await store.put(sha256, size, tapped())
+      if (!present) addedBytes += size
+
+      const described = describer.digest()
+      const bad = described.chunks.findIndex((chunk, index) => chunk !== entry.chunks[index])
+      if (described.size !== entry.size || bad !== -1) {
+        throw new InvalidReleaseError(
+          `object ${shortId(sha256)}: the release's chunk list does not match its bytes ` +
+            (bad === -1 ? `(size ${entry.size} vs ${described.size})` : `(first at chunk ${bad})`),
+        )
+      }
+    },
+  }
+
+  const imported = await importRevision(revisionPath, sink)
+  if (imported.revision.sha256 !== release.revision.sha256) {
+    throw new InvalidReleaseError(
+      `${revisionPath} holds revision ${shortId(imported.revision.sha256)}, the release names ${shortId(release.revision.sha256)}`,
+    )
+  }
+  return { objects: imported.objects.length, addedBytes }
+}

@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { describe, it } from 'node:test'
+import { dropSeedRequest, readSeedResult } from '../../src/node/incoming.js'
+import { generateReleaseKey, releaseId } from '../../src/release/index.js'
+import { revisionFixture } from '../fixtures.js'
+import { addressOf, fixtureRelease, testFloor } from './device-helpers.js'
+import type { RunningDevice } from '../../src/node/daemon.js'
+
+async function objectHashes(device: RunningDevice): Promise<Map<string, string>> {
+  const hashes = new Map<string, string>()
+  for (const { sha256 } of await device.device.store.list()) {
+    const { createHash } = await import('node:crypto')
+    const hash = createHash('sha256')
+    for await (const piece of device.device.store.read(sha256)) hash.update(piece)
+    hashes.set(sha256, hash.digest('hex'))
+  }
+  return hashes
+}
+
+function completed(device: RunningDevice, id: string): Promise<unknown> {
+  return new Promise(resolve => {
+    if (device.device.releases.record(id)?.phase === 'complete') return resolve(undefined)
+    device.device.on('download:complete', event => {
+      if (event.id === id) resolve(undefined)
+    })
+  })
+}
+
+describe('device', () => {
+  it('spreads a seeded fixture release to a peer, every object verified', async t => {
+    const floor = await testFloor(t)
+    const seed = await floor.start('seed')
+    const release = await fixtureRelease('rev1', floor.key, 1)
+    const id = await seed.device.seed(release, revisionFixture('rev1'))
+
+    const peer = await floor.start('peer', { peer: [addressOf(seed)] })
+    await completed(peer, id)
+
+    const held = await objectHashes(peer)
+    for (const object of release.objects) {
+      assert.equal(held.get(object.sha256), object.sha256, `object ${object.sha256} held intact`)
+    }
+    assert.equal(peer.device.releases.record(id)?.phase, 'complete')
+    const served = seed.device.exchange.uploadStats()
+    assert.ok(JSON.stringify(served).includes(peer.device.peerId.toString()))
+  })
+
+  it('passes an accepted release along a chain of devices', async t => {
+    const floor = await testFloor(t)
+    const a = await floor.start('a')
+    const b = await floor.start('b', { peer: [addressOf(a)] })
+    const c = await floor.start('c', { peer: [addressOf(b)] })
+    const release = await fixtureRelease('rev1', floor.key, 1)
+    const id = await a.device.seed(release, revisionFixture('rev1'))
+    await completed(c, id)
+    assert.equal(c.device.releases.record(id)?.phase, 'complete')
+    assert.ok(!c.device.network.libp2p.getPeers().some(p => p.equals(a.device.peerId)))
+  })
+
+  it('stores nothing of a release signed by a key it does not trust', async t => {
+    const floor = await testFloor(t)
+    const seed = await floor.start('seed')
+    const release = await fixtureRelease('rev1', floor.key, 1)
+    const id = await seed.device.seed(release, revisionFixture('rev1'))
+    const other = generateReleaseKey()
+    const peer = await floor.start('peer', { peer: [addressOf(seed)], trust: [other.publicKey] })
+
+    const [refusal] = (await once(peer.device, 'release:refused')) as [
+      { id: string; reason: string },
+    ]
+    assert.equal(refusal.id, id)
+    assert.match(refusal.reason, /signature/)
+    assert.deepEqual(await peer.device.store.listReleaseIds(), [])
+    assert.deepEqual(await peer.device.store.list(), [])
+  })
+
+  it('refuses a seed signed by an untrusted key', async t => {
+    const floor = await testFloor(t)
+    const seed = await floor.start('seed')
+    const stranger = generateReleaseKey()
+    const release = await fixtureRelease('rev1', stranger, 1)
+    await assert.rejects(seed.device.seed(release, revisionFixture('rev1')), /trusted/)
+    assert.deepEqual(await seed.device.store.listReleaseIds(), [])
+  })
+
+  it('picks up a seed dropped into a running daemon and answers with a result', async t => {
+    const floor = await testFloor(t)
+    const seed = await floor.start('seed')
+    const release = await fixtureRelease('rev2', floor.key, 2)
+    const answered = once(seed.seeds, 'result')
+    const id = await dropSeedRequest(seed.device.store.dataDir, release, revisionFixture('rev2'))
+    assert.equal(id, releaseId(release))
+    const [event] = (await answered) as [{ ok: boolean; releaseId: string }]
+    assert.deepEqual({ ok: event.ok, releaseId: event.releaseId }, { ok: true, releaseId: id })
+    const result = await readSeedResult(seed.device.store.dataDir, id)
+    assert.equal(result?.ok, true)
+    assert.equal(seed.device.releases.record(id)?.seeded, true)
+  })
+
+  it('resumes an interrupted download after a restart and fetches only what is missing', async t => {
+    const floor = await testFloor(t)
+    const seed = await floor.start('seed', { uploadRateBytesPerSecond: 8 * 1024 * 1024 })
+    const release = await fixtureRelease('rev1', floor.key, 1)
+    const id = await seed.device.seed(release, revisionFixture('rev1'))
+
+    const peerAddress = { peer: [addressOf(seed)] }
+    const first = await floor.start('peer', peerAddress)
+    const [started] = (await once(first.device, 'download:started')) as [
+      { download: import('../../src/exchange/index.js').Download },
+    ]
+    await new Promise<void>(resolve => {
+      started.download.on('progress', progress => {
+        if (progress.chunksDone >= 6) resolve()
+      })
+    })
+    await first.stop()
+    const heldBefore = started.download.stats().chunksDone
+
+    // the restarted device resumes its download while it starts
+    const second = await floor.start('peer', peerAddress)
+    const resumed = second.device.download(id)
+    assert.ok(resumed !== undefined, 'download resumed at start')
+    const stats = await resumed.done
+    assert.ok(
+      stats.chunksHeldAtStart >= heldBefore - 1,
+      `kept ${stats.chunksHeldAtStart} of ${heldBefore} chunks`,
+    )
+    assert.equal(stats.chunksDone, stats.chunksTotal)
+    const fetched = Object.values(stats.bytesReceivedByPeer).reduce((a, b) => a + b, 0)
+    assert.ok(fetched < 21_578_551, `fetched ${fetched} bytes again, not the whole revision`)
+  })
+})
