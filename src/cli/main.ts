@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
+import { registerDaemon } from './commands/daemon.js'
 import { registerDataCommands } from './commands/data.js'
 import { registerKeygen } from './commands/keygen.js'
 import { registerRelease } from './commands/release.js'
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerRelease(program)
   registerRevision(program)
   registerDataCommands(program)
+  registerDaemon(program)
   return program
 }
 

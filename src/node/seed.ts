@@ -3,6 +3,7 @@ import {
   ObjectDescriber,
   checkReleaseRevision,
   type Release,
+  type ReleaseObject,
 } from '../release/index.js'
 import { importRevision } from '../revision/index.js'
 import type { Store } from '../store/index.js'
@@ -30,6 +31,18 @@ export async function seedObjects(
   const expected = new Map(release.objects.map(o => [o.sha256, o]))
   let addedBytes = 0
 
+  const held = await Promise.all(release.objects.map(o => store.has(o.sha256)))
+  if (held.every(Boolean)) {
+    // already imported (by `pvswarm seed` before the daemon ran): check the chunk lists
+    // against the store's copies; the revision file may be gone by now
+    for (const object of release.objects) {
+      const describer = new ObjectDescriber(release.chunkBytes)
+      for await (const piece of store.read(object.sha256)) describer.update(piece)
+      checkChunkList(object, describer.digest())
+    }
+    return { objects: release.objects.length, addedBytes: 0 }
+  }
+
   const sink = {
     has: (sha256: string) => store.has(sha256),
     async put(sha256: string, size: number, bytes: AsyncIterable<Uint8Array>): Promise<void> {
@@ -50,14 +63,7 @@ export async function seedObjects(
       await store.put(sha256, size, tapped())
       if (!present) addedBytes += size
 
-      const described = describer.digest()
-      const bad = described.chunks.findIndex((chunk, index) => chunk !== entry.chunks[index])
-      if (described.size !== entry.size || bad !== -1) {
-        throw new InvalidReleaseError(
-          `object ${shortId(sha256)}: the release's chunk list does not match its bytes ` +
-            (bad === -1 ? `(size ${entry.size} vs ${described.size})` : `(first at chunk ${bad})`),
-        )
-      }
+      checkChunkList(entry, describer.digest())
     },
   }
 
@@ -68,4 +74,14 @@ export async function seedObjects(
     )
   }
   return { objects: imported.objects.length, addedBytes }
+}
+
+function checkChunkList(entry: ReleaseObject, described: ReleaseObject): void {
+  const bad = described.chunks.findIndex((chunk, index) => chunk !== entry.chunks[index])
+  if (described.size !== entry.size || bad !== -1) {
+    throw new InvalidReleaseError(
+      `object ${shortId(entry.sha256)}: the release's chunk list does not match its bytes ` +
+        (bad === -1 ? `(size ${entry.size} vs ${described.size})` : `(first at chunk ${bad})`),
+    )
+  }
 }
