@@ -179,10 +179,13 @@ export class StaticPeers {
       this.#logger.info({ peer: id.toString() }, 'connected to static peer')
     } catch (err) {
       this.#logger.debug({ peer: id.toString(), err, attempt: state.attempt }, 'static peer dial failed')
-      state.dialling = false
-      this.#schedule(state)
     } finally {
       state.dialling = false
+    }
+    // Also covers a connection that dropped while the dial was still
+    // returning: its disconnect event found a dial in progress.
+    if (this.#libp2p.getConnections(id).length === 0) {
+      this.#schedule(state)
     }
   }
 

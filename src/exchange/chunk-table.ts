@@ -2,6 +2,11 @@ import { chunkCount, chunkLength } from '../release/index.js'
 import type { DownloadPeer } from './download-peer.js'
 import type { PartialObject, ReleaseContent } from './types.js'
 
+/** A chunk another peer is fetching ranks almost as if that peer held it… */
+const PENDING_WEIGHT = 0.75
+/** …and the random tie-break never outweighs that. */
+const TIE_BREAK_WEIGHT = 0.25
+
 export const enum ChunkState {
   Wanted = 0,
   Requested = 1,
@@ -34,6 +39,8 @@ export class ChunkTable {
   readonly #objectOf: Uint32Array
   readonly #state: Uint8Array
   readonly #availability: Uint32Array
+  /** until when (performance.now() time) some other peer is known to be fetching each chunk */
+  readonly #pendingUntil: Float64Array
 
   constructor(readonly release: ReleaseContent) {
     let offset = 0
@@ -53,6 +60,12 @@ export class ChunkTable {
     })
     this.#state = new Uint8Array(offset)
     this.#availability = new Uint32Array(offset)
+    this.#pendingUntil = new Float64Array(offset)
+  }
+
+  /** Another peer said it is fetching a chunk: rank it as nearly held until `until`. */
+  notePending(chunk: number, until: number): void {
+    if (this.#pendingUntil[chunk]! < until) this.#pendingUntil[chunk] = until
   }
 
   objectIndexOf(chunk: number): number {
@@ -109,15 +122,23 @@ export class ChunkTable {
 
   /**
    * The wanted chunk this peer holds that the fewest usable peers hold, ties broken at random;
-   * chunks the peer failed on only when `allowAvoided`.
+   * chunks the peer failed on only when `allowAvoided`. A chunk some other peer is fetching right
+   * now counts as nearly held by it: devices that start together then ask a seed for different
+   * chunks and trade them, instead of all asking it for the same ones.
    */
-  pickRarest(peer: DownloadPeer, allowAvoided: boolean, random: () => number): number | undefined {
+  pickRarest(
+    peer: DownloadPeer,
+    allowAvoided: boolean,
+    random: () => number,
+    now: number,
+  ): number | undefined {
     let best: number | undefined
     let bestScore = Infinity
     // O(wanted) per pick: fine for thousands of chunks; a bucket queue would be the next step
     for (const chunk of this.wanted) {
       if (!peer.holds(chunk) || (!allowAvoided && peer.avoid.has(chunk))) continue
-      const score = this.#availability[chunk]! + random()
+      const pending = this.#pendingUntil[chunk]! > now ? PENDING_WEIGHT : 0
+      const score = this.#availability[chunk]! + pending + random() * TIE_BREAK_WEIGHT
       if (score < bestScore) {
         bestScore = score
         best = chunk

@@ -42,7 +42,7 @@ export interface DownloadOptions {
   waitForPeers?: boolean
   /** With waitForPeers false: how long "no source" must last before the download fails. @default 10000 */
   noSourceTimeoutMs?: number
-  /** Source of randomness for tie-breaks between equally rare chunks. @default Math.random */
+  /** Source of randomness for tie-breaks and the order in which peers take turns. @default Math.random */
   random?: () => number
 }
 
@@ -74,9 +74,18 @@ export interface StoredChunk {
   peer: string
 }
 
+/** A chunk this download has just asked a peer for. */
+export interface RequestedChunk {
+  objectIndex: number
+  sha256: string
+  chunkIndex: number
+}
+
 export interface DownloadEvents {
   progress: [DownloadProgress]
   stored: [StoredChunk]
+  /** a chunk was asked of a peer (duplicates in the endgame are not reported) */
+  requested: [RequestedChunk]
   ban: [BanEvent]
   /** nothing missing is held by any usable peer; the download waits (waitForPeers) */
   waiting: [{ missingChunks: number }]

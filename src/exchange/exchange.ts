@@ -195,6 +195,7 @@ export class Exchange {
     const active: ActiveDownload = { download, release, subscriptions: new Map() }
     this.#downloads.set(releaseId, active)
     download.on('stored', chunk => this.#haves.noteStored(chunk.sha256, chunk.chunkIndex))
+    download.on('requested', chunk => this.#haves.noteFetching(chunk.sha256, chunk.chunkIndex))
     download.on('ban', ban => active.subscriptions.get(ban.peer)?.close())
     void download.done
       .finally(() => {
@@ -270,6 +271,8 @@ export class Exchange {
       {
         onMap: (objectIndex, bitmap) => download.peerHasObject(peer, objectIndex, bitmap),
         onChunk: (objectIndex, chunkIndex) => download.peerHasChunk(peer, objectIndex, chunkIndex),
+        onFetching: (objectIndex, chunkIndex) =>
+          download.peerIsFetching(peer, objectIndex, chunkIndex),
         onEnd: reason => {
           if (subscriptions.get(peer) === subscription) subscriptions.delete(peer)
           download.removePeer(peer)

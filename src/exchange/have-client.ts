@@ -13,6 +13,8 @@ export interface HaveHandlers {
   onMap(objectIndex: number, bitmap: Uint8Array): void
   /** the peer has stored one more chunk */
   onChunk(objectIndex: number, chunkIndex: number): void
+  /** the peer has started fetching a chunk */
+  onFetching(objectIndex: number, chunkIndex: number): void
   /** the subscription is over (refused, closed, broken); called once */
   onEnd(reason: string): void
 }
@@ -77,7 +79,8 @@ export function subscribeHave(
           `chunk ${objectIndex}:${chunkIndex} does not exist`,
         )
       }
-      handlers.onChunk(objectIndex, chunkIndex)
+      if (message.t === 'add') handlers.onChunk(objectIndex, chunkIndex)
+      else handlers.onFetching(objectIndex, chunkIndex)
     }
   }
 

@@ -25,8 +25,10 @@ interface Subscription {
   stream: Stream
   /** object id → its indexes in the subscribed release */
   objects: Map<string, number[]>
-  /** "object:chunk" not yet sent; a set, so it never outgrows the release */
-  pending: Set<string>
+  /** "object:chunk" stored here and not yet told; a set, so it never outgrows the release */
+  stored: Set<string>
+  /** "object:chunk" this device started fetching and not yet told */
+  fetching: Set<string>
   timer: NodeJS.Timeout | undefined
 }
 
@@ -41,10 +43,19 @@ export class HaveServer {
 
   /** A chunk was stored here: every subscription whose release has that object hears of it. */
   noteStored(sha256: string, chunkIndex: number): void {
+    this.#note('stored', sha256, chunkIndex)
+  }
+
+  /** This device started fetching a chunk: subscribers had better fetch other ones first. */
+  noteFetching(sha256: string, chunkIndex: number): void {
+    this.#note('fetching', sha256, chunkIndex)
+  }
+
+  #note(kind: 'stored' | 'fetching', sha256: string, chunkIndex: number): void {
     for (const subscription of this.#subscriptions) {
       const indexes = subscription.objects.get(sha256)
       if (indexes === undefined) continue
-      for (const objectIndex of indexes) subscription.pending.add(`${objectIndex}:${chunkIndex}`)
+      for (const objectIndex of indexes) subscription[kind].add(`${objectIndex}:${chunkIndex}`)
       this.#arm(subscription)
     }
   }
@@ -82,7 +93,8 @@ export class HaveServer {
     const subscription: Subscription = {
       stream,
       objects: new Map(),
-      pending: new Set(),
+      stored: new Set(),
+      fetching: new Set(),
       timer: undefined,
     }
     content.objects.forEach((object, index) => {
@@ -127,21 +139,27 @@ export class HaveServer {
   }
 
   #flush(subscription: Subscription): void {
-    const { stream, pending } = subscription
+    const { stream } = subscription
     if (stream.status !== 'open' || stream.writeStatus !== 'writable') return
     try {
-      while (pending.size > 0 && !stream.writableNeedsDrain) {
-        const chunks: number[] = []
-        for (const key of pending) {
-          pending.delete(key)
-          const [objectIndex, chunkIndex] = key.split(':').map(Number) as [number, number]
-          chunks.push(objectIndex, chunkIndex)
-          if (chunks.length >= 2 * MAX_HAVE_UPDATE_CHUNKS) break
-        }
-        stream.send(jsonFrame({ t: 'add', c: chunks }))
-      }
+      // what is stored first: it is what a subscriber can act on
+      this.#send(stream, 'add', subscription.stored)
+      this.#send(stream, 'pend', subscription.fetching)
     } catch (err) {
       stream.abort(err as Error)
+    }
+  }
+
+  #send(stream: Stream, t: 'add' | 'pend', keys: Set<string>): void {
+    while (keys.size > 0 && !stream.writableNeedsDrain) {
+      const chunks: number[] = []
+      for (const key of keys) {
+        keys.delete(key)
+        const [objectIndex, chunkIndex] = key.split(':').map(Number) as [number, number]
+        chunks.push(objectIndex, chunkIndex)
+        if (chunks.length >= 2 * MAX_HAVE_UPDATE_CHUNKS) break
+      }
+      stream.send(jsonFrame({ t, c: chunks }))
     }
   }
 }

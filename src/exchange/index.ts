@@ -5,7 +5,8 @@
  *   fleet; the other asks for the ones it wants and hands their bytes to `offerRelease` (the
  *   composition decides trust). A release accepted here is announced on to every connected peer.
  * - `/pvswarm/have/1.0.0`: a downloader subscribes to a peer's have-map of a release: one bitmap
- *   per object, then the chunks stored since, batched.
+ *   per object, then the chunks stored since and the chunks being fetched, batched. The latter
+ *   let devices that start together ask a seed for different chunks and trade them.
  * - `/pvswarm/chunk/1.0.0`: one long-lived stream per peer carrying pipelined chunk requests;
  *   only objects of releases the book calls servable are served, chunk by chunk as soon as each
  *   is verified, under an upload concurrency cap and an optional rate cap.
@@ -31,6 +32,7 @@ export type {
   DownloadOptions,
   DownloadProgress,
   DownloadStats,
+  RequestedChunk,
   StoredChunk,
 } from './download-types.js'
 export type { UploadStats } from './chunk-server.js'

@@ -52,6 +52,8 @@ export const haveMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('no'), reason: z.string().max(200) }),
   z.object({ t: z.literal('map'), o: count, bits: z.string().max(1024 * 1024) }),
   z.object({ t: z.literal('add'), c: z.array(count).max(2 * MAX_HAVE_UPDATE_CHUNKS) }),
+  /** chunks the sender is fetching right now: others had better fetch different ones first */
+  z.object({ t: z.literal('pend'), c: z.array(count).max(2 * MAX_HAVE_UPDATE_CHUNKS) }),
 ])
 export type HaveMessage = z.infer<typeof haveMessage>
 

@@ -26,6 +26,8 @@ import type { ExchangeLogger, ExchangeStore, ReleaseContent } from './types.js'
 const ENDGAME_LATE_FACTOR = 2
 /** …and never before this. */
 const ENDGAME_MIN_WAIT_MS = 50
+/** How long "a peer is fetching this chunk" counts: a fetch that takes longer is not waited for. */
+const PENDING_TTL_MS = 2000
 
 interface Request {
   chunk: number
@@ -198,6 +200,17 @@ export class Download extends EventEmitter<DownloadEvents> {
     this.#schedulePump()
   }
 
+  /**
+   * Records that a peer is fetching a chunk right now (from someone): for a while that chunk ranks
+   * as nearly held by it, so this download asks for other chunks first.
+   */
+  peerIsFetching(peer: string, objectIndex: number, chunkIndex: number): void {
+    const object = this.#table.objects[objectIndex]
+    if (!this.#peers.has(peer) || object === undefined) return
+    if (chunkIndex < 0 || chunkIndex >= object.chunkCount) return
+    this.#table.notePending(object.offset + chunkIndex, performance.now() + PENDING_TTL_MS)
+  }
+
   /** A peer went away: its requests go elsewhere. A banned peer is remembered as banned. */
   removePeer(peer: string): void {
     const state = this.#peers.get(peer)
@@ -250,6 +263,7 @@ export class Download extends EventEmitter<DownloadEvents> {
    */
   #pump(): void {
     if (!this.#started || this.#finished) return
+    const now = performance.now()
     for (const allowAvoided of [false, true]) {
       let progressed = true
       while (progressed && this.#inFlight < this.#opts.maxInFlightTotal) {
@@ -257,7 +271,7 @@ export class Download extends EventEmitter<DownloadEvents> {
         for (const peer of this.#shuffledPeers()) {
           if (this.#inFlight >= this.#opts.maxInFlightTotal) break
           if (peer.freeSlots === 0) continue
-          const rare = this.#table.pickRarest(peer, allowAvoided, this.#opts.random)
+          const rare = this.#table.pickRarest(peer, allowAvoided, this.#opts.random, now)
           if (rare !== undefined) {
             this.#issue(peer, rare, false)
             progressed = true
@@ -351,6 +365,12 @@ export class Download extends EventEmitter<DownloadEvents> {
     this.#inFlight++
     this.#stats.requests++
     if (duplicate) this.#stats.duplicateRequests++
+    else
+      this.emit('requested', {
+        objectIndex: this.#table.objectIndexOf(chunk),
+        sha256: object.sha256,
+        chunkIndex,
+      })
 
     const { timeoutFloorMs, timeoutFactor } = this.#opts
     const timeoutMs = peer.timeoutMs(timeoutFloorMs, timeoutFactor, initialRateBytesPerSecond)

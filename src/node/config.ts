@@ -55,6 +55,11 @@ export const daemonConfigSchema = z
     clockTrusted: z.boolean().default(true),
     /** largest revision accepted, bytes */
     maxRevisionBytes: z.number().int().positive().optional(),
+    /**
+     * after a release is installed, drop the store's copies of objects Pantavisor now
+     * holds and serve them to peers from Pantavisor. @default true when a pv-ctrl socket is used
+     */
+    dropStoreCopies: z.boolean().optional(),
     /** serve a release only as its seed (baseline measurements). @default false */
     serveOnlyAsSeed: z.boolean().default(false),
     /** log level. @default info */

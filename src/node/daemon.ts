@@ -3,6 +3,7 @@ import {
   findPvCtrlSocket,
   Handover,
   PvCtrlClient,
+  PvObjectChunks,
   PvCtrlUnavailableError,
   type HandoverOutcome,
   type RunCommand,
@@ -10,6 +11,9 @@ import {
 import type { HandoverSchedule } from '../policy/index.js'
 import type { DaemonConfig } from './config.js'
 import { Device, type DeviceNetwork } from './device.js'
+import { dropStoreCopies } from './drop-copies.js'
+import { installedLookup, layeredStore } from './layered-store.js'
+import type { AcceptedReleases } from './release-book.js'
 import { IncomingSeeds } from './incoming.js'
 import { startStatusApi, type StatusApi } from './status-api.js'
 import { buildNetwork } from './network.js'
@@ -50,6 +54,25 @@ export async function startDevice(
   const client = await pvctrlClient(config, logger)
 
   let handover: Handover | undefined
+  const settled = new Set<string>()
+  /** Records a trial's outcome once, however it was learnt (hand-over now, or resumed). */
+  const settle = async (outcome: HandoverOutcome | undefined): Promise<void> => {
+    if (outcome === undefined || settled.has(outcome.releaseId)) return
+    settled.add(outcome.releaseId)
+    const phase = outcome.result
+    await device.releases.setPhase(outcome.releaseId, phase)
+    if (phase === 'installed' && dropCopies && client !== undefined) {
+      await dropCopiesOf(device.releases, outcome.releaseId, client, logger)
+    }
+    logger.info(
+      { releaseId: outcome.releaseId, status: outcome.status, message: outcome.statusMsg },
+      phase === 'installed'
+        ? 'trial held: release installed'
+        : 'trial failed: release will not be tried again',
+    )
+  }
+  const pvChunks = client === undefined ? undefined : new PvObjectChunks(client)
+  const dropCopies = client !== undefined && (config.dropStoreCopies ?? true)
   const device = await Device.start({
     dataDir: config.data,
     logger,
@@ -69,9 +92,20 @@ export async function startDevice(
       uploadRateBytesPerSecond: config.uploadRateBytesPerSecond,
       serveOnlyAsSeed: config.serveOnlyAsSeed,
     },
-    onComplete: async (id, release) => {
+    exchangeStore: (store, releases) =>
+      pvChunks === undefined
+        ? store
+        : layeredStore(
+            store,
+            pvChunks,
+            installedLookup(() => installedReleases(releases)),
+            {
+              logger: logger.child({ room: 'pantavisor' }),
+            },
+          ),
+    onComplete: async (_id, release) => {
       if (handover === undefined) return
-      await handover.handOver(release)
+      await settle(await handover.handOver(release))
     },
   })
 
@@ -84,21 +118,13 @@ export async function startDevice(
       pollIntervalMs: extras.trialPollIntervalMs,
       logger: logger.child({ room: 'pantavisor' }),
     })
-    const settle = (phase: 'installed' | 'failed') => (outcome: HandoverOutcome) => {
-      void device.releases.setPhase(outcome.releaseId, phase)
-      logger.info(
-        { releaseId: outcome.releaseId, status: outcome.status, message: outcome.statusMsg },
-        phase === 'installed'
-          ? 'trial held: release installed'
-          : 'trial failed: release will not be tried again',
-      )
-    }
-    handover.on('installed', settle('installed'))
-    handover.on('failed', settle('failed'))
     void handover
       .resume()
+      .then(settle)
       .catch(err => logger.error({ err: (err as Error).message }, 'hand-over resume failed'))
   }
+  // only now, with the hand-over in place, may a release left complete by the last run go on
+  device.resume()
 
   const seeds = new IncomingSeeds(
     config.data,
@@ -125,6 +151,49 @@ export async function startDevice(
       })()
       return stopping
     },
+  }
+}
+
+/** Releases whose revision Pantavisor runs: their objects can be served from there. */
+function installedReleases(releases: AcceptedReleases) {
+  return releases
+    .records()
+    .filter(([, record]) => record.phase === 'installed')
+    .flatMap(([id]) => {
+      const release = releases.get(id)
+      return release === undefined ? [] : [release]
+    })
+}
+
+async function dropCopiesOf(
+  releases: AcceptedReleases,
+  id: string,
+  client: PvCtrlClient,
+  logger: Logger,
+): Promise<void> {
+  const installed = releases.get(id)
+  if (installed === undefined) return
+  const stillNeeded = releases
+    .records()
+    .filter(
+      ([otherId, record]) =>
+        otherId !== id && record.phase !== 'installed' && record.phase !== 'failed',
+    )
+    .flatMap(([otherId]) => {
+      const release = releases.get(otherId)
+      return release === undefined ? [] : [{ id: otherId, objects: release.objects }]
+    })
+  try {
+    await dropStoreCopies({
+      store: releases.store,
+      listPantavisorObjects: () => client.listObjects(),
+      installed: { id, objects: installed.objects },
+      stillNeeded,
+      logger,
+    })
+  } catch (err) {
+    // keeping a copy is always safe
+    logger.warn({ releaseId: id, err: (err as Error).message }, 'store copies kept')
   }
 }
 

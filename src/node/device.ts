@@ -7,6 +7,7 @@ import {
   type DownloadStats,
   type Exchange,
   type ExchangeOptions,
+  type ExchangeStore,
   type OfferResult,
 } from '../exchange/index.js'
 import { decideRelease, type ReleaseDecision } from '../policy/index.js'
@@ -46,6 +47,8 @@ export interface DeviceInit {
   /** builds the network once the store is open (the identity lives in the data directory) */
   network: (store: Store) => Promise<DeviceNetwork>
   exchange?: ExchangeOptions
+  /** what the exchange serves and fills; the store itself unless layered (objects Pantavisor holds) */
+  exchangeStore?: (store: Store, releases: AcceptedReleases) => ExchangeStore
   /** hand-over to Pantavisor, or nothing for a download-only device */
   onComplete?: CompletionHook
   logger: Logger
@@ -92,7 +95,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.network = network
     this.exchange = createExchange({
       node: network.libp2p,
-      store,
+      store: init.exchangeStore?.(store, releases) ?? store,
       book: releases,
       offerRelease: (bytes, from) => this.offer(bytes, from.toString()),
       options: {
@@ -113,7 +116,6 @@ export class Device extends EventEmitter<DeviceEvents> {
       const device = new Device(init, store, releases, network)
       await network.start()
       await device.exchange.start()
-      device.#resume()
       init.logger.info(
         {
           addresses: network.libp2p.getMultiaddrs().map(a => a.toString()),
@@ -334,8 +336,12 @@ export class Device extends EventEmitter<DeviceEvents> {
     }
   }
 
-  /** After a restart: finish the newest release of each fleet. */
-  #resume(): void {
+  /**
+   * After a restart: finish the newest release of each fleet (download it, or
+   * hand it on if it was complete). Call once, when whatever `onComplete`
+   * needs is ready.
+   */
+  resume(): void {
     const fleets = new Set(this.releases.records().map(([, record]) => record.fleet))
     for (const fleet of fleets) {
       const newest = this.releases.newestOf(fleet)

@@ -75,9 +75,7 @@ export function fleetKeySecret(fleetKey: Uint8Array, source = 'fleetKey option')
     )
   }
   if (lines.length > 3) {
-    throw new FleetKeyError(
-      `fleet key ${source}: expected 3 lines, found ${lines.length}`,
-    )
+    throw new FleetKeyError(`fleet key ${source}: expected 3 lines, found ${lines.length}`)
   }
   return Uint8Array.from(Buffer.from(key, 'hex'))
 }

@@ -66,7 +66,9 @@ async function protect(
 
   const remoteAddr = (connection as { remoteAddr?: Multiaddr }).remoteAddr
   if (remoteAddr == null) {
-    throw new FleetHandshakeError('fleet handshake: the connection to protect has no remote address')
+    throw new FleetHandshakeError(
+      'fleet handshake: the connection to protect has no remote address',
+    )
   }
   return new FleetConnection(
     connection,

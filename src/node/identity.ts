@@ -40,7 +40,11 @@ export async function loadOrCreateIdentity(
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   const key = await generateKeyPair('Ed25519')
   const temp = join(dataDir, `.${IDENTITY_FILE}.${randomBytes(6).toString('hex')}.tmp`)
-  const file = await open(temp, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, OWNER_ONLY)
+  const file = await open(
+    temp,
+    fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY,
+    OWNER_ONLY,
+  )
   try {
     await file.writeFile(privateKeyToProtobuf(key))
     await file.sync()

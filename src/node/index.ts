@@ -28,11 +28,7 @@
  *   'drain' is not enough: it fires per window update, and a stream with
  *   more than `STREAM_WRITE_BUFFER_BYTES` queued is aborted.
  */
-export {
-  createSwarmNode,
-  type SwarmNode,
-  type SwarmNodeOptions,
-} from './swarm-node.js'
+export { createSwarmNode, type SwarmNode, type SwarmNodeOptions } from './swarm-node.js'
 export { loadOrCreateIdentity, type IdentityOptions } from './identity.js'
 export { generateFleetKey, readFleetKey } from './fleet-key.js'
 export { fleetProtector, type FleetProtectorOptions } from './fleet-protector.js'

@@ -77,13 +77,12 @@ export const DEFAULT_MISS_REFRESH_MS = 1_000
  * (the peer asks elsewhere); an object Pantavisor turns out to lack makes the
  * list be fetched again, and one found corrupt is not served again.
  *
- * Known shortcoming: because `has` is true for such an object, a download of
- * a newer release that shares it does not fetch it into the store, while the
- * hand-over's completeness check (pantavisor/upload.ts `checkComplete`) wants
- * every object in the store: until that check also accepts an object
- * Pantavisor lists at the right size, such a release fails its hand-over with
- * HandoverIncompleteError. Also, a chunk request served from Pantavisor holds
- * an upload slot for as long as pv-ctrl takes (up to `readTimeoutMs`).
+ * Because `has` is true for such an object, a download of a newer release
+ * that shares it does not fetch it into the store; the hand-over's
+ * completeness check accepts an object Pantavisor lists at the right size.
+ *
+ * Known shortcoming: a chunk request served from Pantavisor holds an upload
+ * slot for as long as pv-ctrl takes (up to `readTimeoutMs`).
  */
 export function layeredStore(
   store: ExchangeStore,

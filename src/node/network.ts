@@ -26,7 +26,9 @@ export async function buildNetwork(
     async start() {
       await libp2p.start()
       for (const peer of config.peer) {
-        void libp2p.dial(multiaddr(peer)).catch(err => logger.warn({ peer, err: err.message }, 'dial failed'))
+        void libp2p
+          .dial(multiaddr(peer))
+          .catch(err => logger.warn({ peer, err: err.message }, 'dial failed'))
       }
     },
     stop: async () => {

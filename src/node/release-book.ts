@@ -46,6 +46,10 @@ export class AcceptedReleases implements ReleaseBook {
     this.#store = store
   }
 
+  get store(): Store {
+    return this.#store
+  }
+
   /** Loads the records and the accepted releases' documents. */
   async load(): Promise<void> {
     const state = await this.#store.readDeviceState()
@@ -96,6 +100,9 @@ export class AcceptedReleases implements ReleaseBook {
       if (record.phase === 'failed' || state.failedReleases[id] !== undefined) {
         failedRevisionIds.add(record.revision)
       }
+    }
+    for (const failed of Object.values(state.failedReleases)) {
+      if (failed.revisionSha256 !== undefined) failedRevisionIds.add(failed.revisionSha256)
     }
     return {
       highestSequence: fleetState?.highestSequence,

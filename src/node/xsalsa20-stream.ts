@@ -58,10 +58,11 @@ export class XSalsa20Stream {
   update(input: Uint8Array): Uint8Array {
     const length = input.byteLength
     if (this.#positionBytes + length > MAX_STREAM_BYTES) {
-      throw new RangeError('XSalsa20 keystream exhausted after 256 GiB; the connection must be redialled')
+      throw new RangeError(
+        'XSalsa20 keystream exhausted after 256 GiB; the connection must be redialled',
+      )
     }
-    const output =
-      length < DIRECT_MIN_BYTES ? this.#fromPool(input) : this.#direct(input)
+    const output = length < DIRECT_MIN_BYTES ? this.#fromPool(input) : this.#direct(input)
     this.#positionBytes += length
     return output
   }
@@ -116,4 +117,3 @@ export class XSalsa20Stream {
     this.#poolStart = block * BLOCK_BYTES
   }
 }
-

@@ -176,7 +176,7 @@ export class HandoverRun {
     const { localName, releaseId } = this.#record
     const stateBytes = new TextEncoder().encode(release.revision.state)
     // the store may have lost an object since (fsck, quarantine) while this waited
-    await checkComplete(store, release, releaseId, sha256Hex(stateBytes))
+    await checkComplete(store, release, releaseId, sha256Hex(stateBytes), client)
     try {
       const sent = await uploadMissingObjects({
         client,

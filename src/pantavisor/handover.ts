@@ -130,7 +130,7 @@ export class Handover extends EventEmitter<HandoverEvents> {
     }
     await this.#makeRoom(id, record)
 
-    await checkComplete(store, release, id, sha256Hex(release.revision.state))
+    await checkComplete(store, release, id, sha256Hex(release.revision.state), this.#init.client)
     // resume() reads the release from the store after a restart
     if ((await store.getRelease(id)) === undefined) {
       await store.putRelease(id, encodeRelease(release))

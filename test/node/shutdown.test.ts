@@ -12,12 +12,19 @@ test('after stop() nothing keeps the process alive: a node process exits by itse
     liveness: { intervalMs: 300, timeoutMs: 1_000 },
     allowHosts: ['/ip4/127.0.0.0/ipcidr/8'],
   })
-  t.after(() => {
-    if (child.child.exitCode == null && child.child.signalCode == null) child.child.kill('SIGKILL')
-  })
+  try {
+    await stopsByItself(child, parent.peerId.toString())
+  } finally {
+    if (child.child.exitCode == null && child.child.signalCode == null) {
+      child.child.kill('SIGKILL')
+      await child.exited
+    }
+  }
+})
 
+async function stopsByItself(child: NodeProcess, parentId: string): Promise<void> {
   const started = await child.waitFor(e => e.event === 'started')
-  await child.waitFor(e => e.event === 'peer:connected' && e.peerId === parent.peerId.toString())
+  await child.waitFor(e => e.event === 'peer:connected' && e.peerId === parentId)
   assert.equal(started.mdns, false)
 
   child.child.kill('SIGTERM')
@@ -33,4 +40,4 @@ test('after stop() nothing keeps the process alive: a node process exits by itse
   )
   assert.deepEqual(exit, { code: 0, signal: null })
   assert.ok(child.events.some(e => e.event === 'stopped'))
-})
+}

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { generateReleaseKey, type ReleaseKeyPair } from '../../src/release/index.js'
 import { coreCount, machineBusyFraction, sampleMachineCpu } from './cpu.js'
-import type { FleetBackend, FleetCpu } from './fleet-backend.js'
-import { startInProcessBackend } from './fleet-inprocess.js'
+import type { DeviceSpecBase, FleetBackend, FleetCpu } from './fleet-backend.js'
+import { startInProcessBackend, type InProcessBackend } from './fleet-inprocess.js'
 import { startNetnsBackend } from './fleet-netns.js'
 import type { TrialDelays, TrialScript } from './pvctrl-emulator.js'
 import { makeSimRelease } from './releases.js'
@@ -121,6 +121,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
   readonly meshSeconds: number
   readonly meshComplete: boolean
   readonly #release: () => Promise<void>
+  readonly #specOf: (index: number) => DeviceSpecBase
   #sequence = 0
   #current: SequenceTracker | undefined
 
@@ -131,6 +132,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
     backend: FleetBackend,
     mesh: { seconds: number; complete: boolean },
     release: () => Promise<void>,
+    specOf: (index: number) => DeviceSpecBase,
   ) {
     super()
     this.init = init
@@ -140,6 +142,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
     this.meshSeconds = mesh.seconds
     this.meshComplete = mesh.complete
     this.#release = release
+    this.#specOf = specOf
   }
 
   static async start(options: FleetInit = {}): Promise<Fleet> {
@@ -164,7 +167,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
       },
     })
     try {
-      const specOf = (index: number) => ({
+      const specOf = (index: number): DeviceSpecBase => ({
         name: deviceName(index),
         dir: join(workDir, deviceName(index)),
         fleet: init.fleet,
@@ -185,7 +188,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
             })
           : await startInProcessBackend({ devices: init.devices, specOf })
       const mesh = await waitForMesh(backend.devices, init.meshTimeoutMs ?? 30_000)
-      return new Fleet(init, key, workDir, backend, mesh, release)
+      return new Fleet(init, key, workDir, backend, mesh, release, specOf)
     } catch (err) {
       await release()
       throw err
@@ -194,6 +197,18 @@ export class Fleet extends EventEmitter<FleetEvents> {
 
   get devices(): readonly SimDeviceHandle[] {
     return this.backend.devices
+  }
+
+  /**
+   * Starts one more device (in-process floors only), told of every device
+   * running now: a late joiner, which catches up with the newest release
+   * from its peers.
+   */
+  async addDevice(): Promise<SimDeviceHandle> {
+    const backend = this.backend
+    if (backend.mode !== 'inprocess') throw new Error('addDevice: in-process floors only')
+    const index = backend.devices.length
+    return (backend as InProcessBackend).addDevice(this.#specOf(index))
   }
 
   get seedDevice(): SimDeviceHandle {
