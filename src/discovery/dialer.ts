@@ -20,7 +20,12 @@ export class PeerDialer {
   readonly #inFlight = new Set<string>()
   #running = false
 
-  constructor(libp2p: Libp2p, logger: Logger, maxConnections: number, random: Random = Math.random) {
+  constructor(
+    libp2p: Libp2p,
+    logger: Logger,
+    maxConnections: number,
+    random: Random = Math.random,
+  ) {
     this.#libp2p = libp2p
     this.#logger = logger
     this.#maxConnections = maxConnections
@@ -37,7 +42,11 @@ export class PeerDialer {
   }
 
   /** Records the addresses and dials the peer unless there is a reason not to (returned). */
-  async dial(peerId: PeerId, multiaddrs: readonly Multiaddr[], source: string): Promise<'dialled' | 'skipped' | 'failed'> {
+  async dial(
+    peerId: PeerId,
+    multiaddrs: readonly Multiaddr[],
+    source: string,
+  ): Promise<'dialled' | 'skipped' | 'failed'> {
     const id = peerId.toString()
     if (!this.#running || peerId.equals(this.#libp2p.peerId) || this.#inFlight.has(id)) {
       return 'skipped'
@@ -70,7 +79,10 @@ export class PeerDialer {
       if (this.#running) {
         this.#failures.set(id, { count, retryAt: Date.now() + delayMs })
       }
-      this.#logger.debug({ peer: id, source, err, retryInMs: delayMs }, 'dial of discovered peer failed')
+      this.#logger.debug(
+        { peer: id, source, err, retryInMs: delayMs },
+        'dial of discovered peer failed',
+      )
       return 'failed'
     } finally {
       this.#inFlight.delete(id)

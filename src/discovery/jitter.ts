@@ -29,7 +29,11 @@ export interface BackoffOptions {
  * Delay before retry number `attempt` (0 for the first retry): exponential,
  * capped, jittered so that many devices retrying one lost peer spread out.
  */
-export function backoffMs(attempt: number, options: BackoffOptions, random: Random = Math.random): number {
+export function backoffMs(
+  attempt: number,
+  options: BackoffOptions,
+  random: Random = Math.random,
+): number {
   const factor = options.factor ?? 2
   const raw = Math.min(options.maxMs, options.initialMs * factor ** Math.max(0, attempt))
   return Math.min(options.maxMs, jitteredMs(raw, options.jitter ?? 0.2, random))

@@ -116,7 +116,10 @@ export class Liveness {
       this.#logger.debug({ peer: id, misses, err }, 'ping missed')
       if (misses >= this.#options.missesBeforeHangUp) {
         this.#misses.delete(id)
-        this.#logger.warn({ peer: id, missedPings: misses }, 'peer stopped answering pings; hanging up')
+        this.#logger.warn(
+          { peer: id, missedPings: misses },
+          'peer stopped answering pings; hanging up',
+        )
         this.#onUnresponsive(peerId, misses)
         // A graceful close would wait for an answer that will not come.
         const reason = new PeerUnresponsiveError(

@@ -46,7 +46,9 @@ export function isPeerQuery(packet: DecodedPacket, serviceName: string): boolean
   return (
     packet.type === 'query' &&
     (packet.questions ?? []).some(
-      q => q.name.toLowerCase() === serviceName.toLowerCase() && (q.type === 'PTR' || (q.type as string) === 'ANY'),
+      q =>
+        q.name.toLowerCase() === serviceName.toLowerCase() &&
+        (q.type === 'PTR' || (q.type as string) === 'ANY'),
     )
   )
 }
@@ -104,11 +106,16 @@ export function readPeerAnswer(packet: DecodedPacket, serviceName: string): Answ
 
   const strings = records
     .flatMap(r =>
-      r.type === 'TXT' && r.name.toLowerCase() === instanceName.toLowerCase() ? txtStrings(r.data) : [],
+      r.type === 'TXT' && r.name.toLowerCase() === instanceName.toLowerCase()
+        ? txtStrings(r.data)
+        : [],
     )
     .filter(s => s.startsWith(TXT_PREFIX))
   if (strings.length === 0) {
-    return { kind: 'invalid', reason: `instance ${instance} announced no ${TXT_PREFIX} TXT strings` }
+    return {
+      kind: 'invalid',
+      reason: `instance ${instance} announced no ${TXT_PREFIX} TXT strings`,
+    }
   }
 
   let peerId: string | undefined
@@ -152,5 +159,7 @@ export function withoutLoopback(multiaddrs: readonly Multiaddr[]): Multiaddr[] {
 
 function txtStrings(data: unknown): string[] {
   const items = Array.isArray(data) ? data : [data]
-  return items.map(item => (typeof item === 'string' ? item : Buffer.from(item as Uint8Array).toString('utf8')))
+  return items.map(item =>
+    typeof item === 'string' ? item : Buffer.from(item as Uint8Array).toString('utf8'),
+  )
 }

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
+import type { RemoteInfo, Socket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
-import { networkInterfaces } from 'node:os'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import dnsPacket, { type DecodedPacket } from 'dns-packet'
 import type { Logger } from 'pino'
 import { DiscoveryOptionsError } from './errors.js'
 import { jitteredMs, randomDelayMs, type Random } from './jitter.js'
+import { bindSocket, closeSocket, ipv4Interfaces, isLocalAddress, send } from './udp.js'
 import {
   MDNS_GROUP,
   isPeerQuery,
@@ -84,6 +84,8 @@ export class MdnsDiscovery extends EventEmitter<MdnsEvents> {
   #responder?: Socket
   #querier?: Socket
   #queryTimer?: NodeJS.Timeout
+  /** Multicast answers go one at a time: each picks the outgoing interface per send. */
+  #answerQueue: Promise<void> = Promise.resolve()
   #running = false
   /** Bumped by each start, so a query loop left over from before a restart ends. */
   #generation = 0
@@ -224,7 +226,9 @@ export class MdnsDiscovery extends EventEmitter<MdnsEvents> {
       this.emit('clone', peer, from)
       return
     }
-    const multiaddrs = isLocalAddress(from.address) ? peer.multiaddrs : withoutLoopback(peer.multiaddrs)
+    const multiaddrs = isLocalAddress(from.address)
+      ? peer.multiaddrs
+      : withoutLoopback(peer.multiaddrs)
     if (multiaddrs.length > 0) {
       this.emit('peer', { ...peer, multiaddrs }, from)
     }
@@ -236,10 +240,13 @@ export class MdnsDiscovery extends EventEmitter<MdnsEvents> {
     if (ownQuery || this.#pendingAnswers.has(key)) {
       return
     }
-    const timer = setTimeout(() => {
-      this.#pendingAnswers.delete(key)
-      void this.#answer(packet, from)
-    }, randomDelayMs(this.#options.answerMaxDelayMs, this.#random))
+    const timer = setTimeout(
+      () => {
+        this.#pendingAnswers.delete(key)
+        void this.#answer(packet, from)
+      },
+      randomDelayMs(this.#options.answerMaxDelayMs, this.#random),
+    )
     this.#pendingAnswers.set(key, timer)
   }
 
@@ -252,8 +259,13 @@ export class MdnsDiscovery extends EventEmitter<MdnsEvents> {
     // A query from the mDNS port is a full mDNS querier: answer the group.
     // Any other port is a one-shot querier (ours are): answer it directly.
     if (to.port === this.#options.port) {
-      const answer = peerAnswer(this.#options.serviceName, this.#instance, addresses)
-      await this.#multicast(responder, dnsPacket.encode(answer))
+      const bytes = dnsPacket.encode(
+        peerAnswer(this.#options.serviceName, this.#instance, addresses),
+      )
+      this.#answerQueue = this.#answerQueue.then(
+        async () => await this.#multicast(responder, bytes),
+      )
+      await this.#answerQueue
       return
     }
     const answer = peerAnswer(this.#options.serviceName, this.#instance, addresses, {
@@ -274,57 +286,17 @@ function checkOptions(options: Required<MdnsOptions>): Required<MdnsOptions> {
     throw new DiscoveryOptionsError(`mdns.queryIntervalMs: expected > 0, found ${queryIntervalMs}`)
   }
   if (!(queryJitter >= 0 && queryJitter < 1)) {
-    throw new DiscoveryOptionsError(`mdns.queryJitter: expected a fraction in [0, 1), found ${queryJitter}`)
+    throw new DiscoveryOptionsError(
+      `mdns.queryJitter: expected a fraction in [0, 1), found ${queryJitter}`,
+    )
   }
   if (!(firstQueryMaxDelayMs >= 0) || !(answerMaxDelayMs >= 0)) {
-    throw new DiscoveryOptionsError('mdns delays: expected firstQueryMaxDelayMs and answerMaxDelayMs >= 0')
+    throw new DiscoveryOptionsError(
+      'mdns delays: expected firstQueryMaxDelayMs and answerMaxDelayMs >= 0',
+    )
   }
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new DiscoveryOptionsError(`mdns.port: expected 1-65535, found ${port}`)
   }
   return options
-}
-
-function ipv4Interfaces(): Array<{ address: string }> {
-  return Object.values(networkInterfaces())
-    .flatMap(list => list ?? [])
-    .filter(i => i.family === 'IPv4' && !i.internal)
-}
-
-function isLocalAddress(address: string): boolean {
-  return address.startsWith('127.') || ipv4Interfaces().some(i => i.address === address)
-}
-
-async function bindSocket(port: number, shared: boolean): Promise<Socket> {
-  const socket = createSocket({ type: 'udp4', reuseAddr: shared })
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject)
-    socket.bind({ port, address: '0.0.0.0', exclusive: false }, () => {
-      socket.off('error', reject)
-      resolve()
-    })
-  }).catch(async err => {
-    await closeSocket(socket)
-    throw err
-  })
-  return socket
-}
-
-async function send(socket: Socket, bytes: Uint8Array, port: number, address: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    socket.send(bytes, port, address, err => (err == null ? resolve() : reject(err)))
-  })
-}
-
-async function closeSocket(socket: Socket | undefined): Promise<void> {
-  if (socket == null) {
-    return
-  }
-  await new Promise<void>(resolve => {
-    try {
-      socket.close(() => resolve())
-    } catch {
-      resolve() // already closed
-    }
-  })
 }

@@ -84,13 +84,21 @@ export class PeerDiscoveryService extends EventEmitter<DiscoveryEvents> {
     this.#libp2p = libp2p
     this.#logger = (options.logger ?? pino({ level: 'silent' })).child({ room: 'discovery' })
     this.#dialer = new PeerDialer(libp2p, this.#logger, options.maxConnections ?? Infinity)
-    this.#staticPeers = new StaticPeers(libp2p, parseStaticPeers(options.staticPeers ?? []), this.#logger, {
-      discovered: peer => this.emit('peer:discovered', { ...peer, source: 'static' }),
-      cloneSuspected: suspicion => this.#suspectClone(suspicion),
-    })
+    this.#staticPeers = new StaticPeers(
+      libp2p,
+      parseStaticPeers(options.staticPeers ?? []),
+      this.#logger,
+      {
+        discovered: peer => this.emit('peer:discovered', { ...peer, source: 'static' }),
+        cloneSuspected: suspicion => this.#suspectClone(suspicion),
+      },
+    )
     if (options.liveness !== false) {
-      this.#liveness = new Liveness(libp2p, options.liveness ?? {}, this.#logger, (peerId, missedPings) =>
-        this.emit('peer:unresponsive', { peerId, missedPings }),
+      this.#liveness = new Liveness(
+        libp2p,
+        options.liveness ?? {},
+        this.#logger,
+        (peerId, missedPings) => this.emit('peer:unresponsive', { peerId, missedPings }),
       )
     }
     const mdns = options.mdns ?? true
@@ -125,7 +133,10 @@ export class PeerDiscoveryService extends EventEmitter<DiscoveryEvents> {
         await this.#mdns.start()
         this.#mdnsStarted = true
       } catch (err) {
-        this.#logger.error({ err }, 'mDNS unavailable; discovery continues with static peers and the DHT')
+        this.#logger.error(
+          { err },
+          'mDNS unavailable; discovery continues with static peers and the DHT',
+        )
       }
     }
     await this.#staticPeers.start()

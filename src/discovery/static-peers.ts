@@ -45,7 +45,9 @@ export function parseStaticPeers(entries: readonly string[]): StaticPeer[] {
     try {
       peerId = peerIdFromString(id)
     } catch (err) {
-      throw new InvalidStaticPeerError(`staticPeers[${index}]: ${id} is not a peer id`, { cause: err })
+      throw new InvalidStaticPeerError(`staticPeers[${index}]: ${id} is not a peer id`, {
+        cause: err,
+      })
     }
     const peer = byId.get(id) ?? { peerId, multiaddrs: [] }
     peer.multiaddrs.push(address.decapsulateCode(CODE_P2P))
@@ -146,7 +148,10 @@ export class StaticPeers {
   readonly #onDisconnect = (event: CustomEvent<PeerId>): void => {
     const state = this.#byId.get(event.detail.toString())
     if (state != null && this.#running) {
-      this.#logger.info({ peer: state.peer.peerId.toString() }, 'static peer disconnected; will redial')
+      this.#logger.info(
+        { peer: state.peer.peerId.toString() },
+        'static peer disconnected; will redial',
+      )
       this.#schedule(state)
     }
   }
@@ -178,7 +183,12 @@ export class StaticPeers {
       state.attempt = 0
       this.#logger.info({ peer: id.toString() }, 'connected to static peer')
     } catch (err) {
-      this.#logger.debug({ peer: id.toString(), err, attempt: state.attempt }, 'static peer dial failed')
+      // Said once per outage at warn level, then quietly on each retry.
+      const level = state.attempt === 0 ? 'warn' : 'debug'
+      this.#logger[level](
+        { peer: id.toString(), err, attempt: state.attempt },
+        'static peer dial failed',
+      )
     } finally {
       state.dialling = false
     }

@@ -1,10 +1,10 @@
 import { bitmapBytes, hasBit, setBit } from './bitmap.js'
 import type { BanReason, ChunkFetcher } from './download-types.js'
 
-/** Chunks smaller than this say more about latency than rate: they do not move the estimate. */
-const MIN_RATE_SAMPLE_BYTES = 16 * 1024
-/** Weight of a new sample in the rate's moving average. */
-const RATE_WEIGHT = 0.3
+/** The rate estimate forgets older traffic with this time constant. */
+const RATE_MEMORY_MS = 3000
+/** Below this much busy time the estimate says nothing yet. */
+const MIN_BUSY_MS = 10
 /**
  * A peer is asked for about this much time's worth of chunks at once (at its observed rate):
  * enough to keep a fast peer busy, while a slow or crowded one gets few requests, so answers
@@ -17,6 +17,7 @@ export class DownloadPeer {
   fetcher: ChunkFetcher | undefined
   /** which chunks the peer holds, by global index */
   readonly have: Uint8Array
+  /** requests outstanding (answered ones count until their chunk is written) */
   inFlight = 0
   inFlightBytes = 0
   /** in-flight limit after timeouts: drops to 1 after one and grows back with each good chunk */
@@ -26,8 +27,10 @@ export class DownloadPeer {
   banned: BanReason | undefined
   /** chunks this peer timed out on or failed: asked of it again only when nobody else can help */
   readonly avoid = new Set<number>()
-  #rateBytesPerSecond: number | undefined
-  #lastDataAt = 0
+  /** bytes received and time spent with requests outstanding, both fading (RATE_MEMORY_MS) */
+  #recentBytes = 0
+  #recentBusyMs = 0
+  #updatedAt = 0
   #lastTimeoutAt = -Infinity
 
   constructor(
@@ -76,22 +79,47 @@ export class DownloadPeer {
     return true
   }
 
-  /** Records a chunk's arrival for the rate estimate; `startedAt` is when it was asked for. */
-  noteData(bytes: number, startedAt: number, now: number): void {
-    this.bytesReceived += bytes
-    // with pipelined requests the time since the previous arrival is what this chunk cost
-    const since = Math.max(startedAt, this.#lastDataAt)
-    this.#lastDataAt = now
-    if (bytes < MIN_RATE_SAMPLE_BYTES || now <= since) return
-    const sample = (bytes * 1000) / (now - since)
-    this.#rateBytesPerSecond =
-      this.#rateBytesPerSecond === undefined
-        ? sample
-        : this.#rateBytesPerSecond * (1 - RATE_WEIGHT) + sample * RATE_WEIGHT
+  /** A request of `bytes` was sent at `now`. */
+  begin(bytes: number, now: number): void {
+    this.#advance(now)
+    this.inFlight++
+    this.inFlightBytes += bytes
   }
 
+  /** A request of `bytes` is over (answered and written, failed or cancelled) at `now`. */
+  end(bytes: number, now: number): void {
+    this.#advance(now)
+    this.inFlight--
+    this.inFlightBytes -= bytes
+  }
+
+  /** `bytes` arrived from the peer at `now`. */
+  noteData(bytes: number, now: number): void {
+    this.#advance(now)
+    this.bytesReceived += bytes
+    this.#recentBytes += bytes
+  }
+
+  /**
+   * Brings the estimate to `now`. The rate is bytes per busy time (time with requests
+   * outstanding), so idle gaps do not lower it and pipelined bursts do not inflate it.
+   */
+  #advance(now: number): void {
+    const elapsedMs = now - this.#updatedAt
+    if (elapsedMs <= 0) return
+    const keep = Math.exp(-elapsedMs / RATE_MEMORY_MS)
+    this.#recentBytes *= keep
+    // busy time over the elapsed span, weighted by the same fading
+    const busyMs = this.inFlight > 0 ? RATE_MEMORY_MS * (1 - keep) : 0
+    this.#recentBusyMs = this.#recentBusyMs * keep + busyMs
+    this.#updatedAt = now
+  }
+
+  /** Bytes per second this peer delivers while asked, or the initial guess before it has. */
   rate(initialRateBytesPerSecond: number): number {
-    return this.#rateBytesPerSecond ?? initialRateBytesPerSecond
+    if (this.#recentBusyMs < MIN_BUSY_MS || this.#recentBytes === 0)
+      return initialRateBytesPerSecond
+    return (this.#recentBytes * 1000) / this.#recentBusyMs
   }
 
   /** Timeout of a request just queued behind this peer's other in-flight bytes. */

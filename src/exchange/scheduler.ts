@@ -360,8 +360,7 @@ export class Download extends EventEmitter<DownloadEvents> {
     const list = this.#requests.get(chunk)
     if (list === undefined) this.#requests.set(chunk, [request])
     else list.push(request)
-    peer.inFlight++
-    peer.inFlightBytes += bytes
+    peer.begin(bytes, startedAt)
     this.#inFlight++
     this.#stats.requests++
     if (duplicate) this.#stats.duplicateRequests++
@@ -397,8 +396,7 @@ export class Download extends EventEmitter<DownloadEvents> {
   #release(request: Request, requeue: boolean): void {
     if (request.timer !== undefined) clearTimeout(request.timer)
     request.timer = undefined
-    request.peer.inFlight--
-    request.peer.inFlightBytes -= request.bytes
+    request.peer.end(request.bytes, performance.now())
     this.#inFlight--
     const list = this.#requests.get(request.chunk)
     if (list !== undefined) {
@@ -417,8 +415,7 @@ export class Download extends EventEmitter<DownloadEvents> {
     request.settled = true
     if (request.timer !== undefined) clearTimeout(request.timer)
     const { peer, chunk } = request
-    const now = performance.now()
-    peer.noteData(data.byteLength, request.startedAt, now)
+    peer.noteData(data.byteLength, performance.now())
     const byPeer = this.#stats.bytesReceivedByPeer
     byPeer[peer.id] = (byPeer[peer.id] ?? 0) + data.byteLength
 

@@ -70,6 +70,7 @@ export async function startDevice(
         ? 'trial held: release installed'
         : 'trial failed: release will not be tried again',
     )
+    device.emit('release:settled', { id: outcome.releaseId, outcome })
   }
   const pvChunks = client === undefined ? undefined : new PvObjectChunks(client)
   const dropCopies = client !== undefined && (config.dropStoreCopies ?? true)

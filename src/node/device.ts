@@ -10,6 +10,7 @@ import {
   type ExchangeStore,
   type OfferResult,
 } from '../exchange/index.js'
+import type { HandoverOutcome } from '../pantavisor/index.js'
 import { decideRelease, type ReleaseDecision } from '../policy/index.js'
 import { parseRelease, releaseId, type Release } from '../release/index.js'
 import { openStore, type Store } from '../store/index.js'
@@ -62,6 +63,12 @@ export interface DeviceEvents {
   'download:started': [{ id: string; download: Download }]
   'download:complete': [{ id: string; stats: DownloadStats | undefined }]
   'download:failed': [{ id: string; error: Error }]
+  /**
+   * A hand-over's outcome is in the release book (phase installed or failed)
+   * and, after an install, the store copies Pantavisor now holds are dropped.
+   * Emitted by the daemon that owns the hand-over, once per release and run.
+   */
+  'release:settled': [{ id: string; outcome: HandoverOutcome }]
 }
 
 /**

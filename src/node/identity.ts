@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { constants as fsConstants } from 'node:fs'
-import { chmod, link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises'
+import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
@@ -53,7 +53,7 @@ export async function loadOrCreateIdentity(
   }
 
   try {
-    await link(temp, path)
+    await publishWithoutClobbering(temp, path)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
       throw err
@@ -65,7 +65,7 @@ export async function loadOrCreateIdentity(
     }
     return winner
   } finally {
-    await unlink(temp)
+    await unlink(temp).catch(ignoreMissing)
   }
 
   await syncDirectory(dataDir)
@@ -116,6 +116,30 @@ async function readIdentity(path: string, logger?: Logger): Promise<PrivateKey |
     )
   }
   return key
+}
+
+/**
+ * `link()` fails with EEXIST instead of replacing an identity another
+ * process just wrote. Filesystems without hard links (FAT on removable
+ * media) fall back to `rename()`, which would replace it: a race there
+ * leaves the two processes with different keys until the next start.
+ */
+async function publishWithoutClobbering(temp: string, path: string): Promise<void> {
+  try {
+    await link(temp, path)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') {
+      throw err
+    }
+    await rename(temp, path)
+  }
+}
+
+function ignoreMissing(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'ENOENT') {
+    throw err
+  }
 }
 
 /** Makes the new directory entry itself durable, not just the file's bytes. */

@@ -1,38 +1,30 @@
-import { multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from 'pino'
 import type { DaemonConfig } from './config.js'
 import type { DeviceNetwork } from './device.js'
-import { loadOrCreateIdentity } from './identity.js'
-import { createSwarmLibp2p } from './libp2p.js'
+import { readFleetKey } from './fleet-key.js'
+import { createSwarmNode } from './swarm-node.js'
 
-/** The libp2p node of a device, built from its daemon configuration. */
+/** The libp2p node of a device (identity, transports, discovery), from its daemon configuration. */
 export async function buildNetwork(
   config: DaemonConfig,
   logger: Logger,
   allowHosts: string[] = [],
 ): Promise<DeviceNetwork> {
-  const privateKey = await loadOrCreateIdentity(config.data, { logger })
-  const libp2p = await createSwarmLibp2p({
-    privateKey,
+  const node = await createSwarmNode({
+    dataDir: config.data,
     listen: config.listen,
     announce: config.announce,
+    fleetKey: config.fleetKey === undefined ? undefined : await readFleetKey(config.fleetKey),
     allowPeers: config.allowPeer,
+    mdns: config.mdns,
+    staticPeers: config.peer,
     dht: config.dht,
     allowHosts,
-    logger,
+    logger: logger.child({ room: 'node' }),
   })
   return {
-    libp2p,
-    async start() {
-      await libp2p.start()
-      for (const peer of config.peer) {
-        void libp2p
-          .dial(multiaddr(peer))
-          .catch(err => logger.warn({ peer, err: err.message }, 'dial failed'))
-      }
-    },
-    stop: async () => {
-      await libp2p.stop()
-    },
+    libp2p: node.libp2p,
+    start: () => node.start(),
+    stop: () => node.stop(),
   }
 }

@@ -4,7 +4,9 @@ import { test } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { isOwnAddress } from '../../src/discovery/clone.js'
 
-const own = [multiaddr('/ip4/192.0.2.10/tcp/4001/p2p/12D3KooWLUhWuDHWcgiUgvAQyxMvWi5mqwoQBc8vXGrFpUySDYW5')]
+const own = [
+  multiaddr('/ip4/192.0.2.10/tcp/4001/p2p/12D3KooWLUhWuDHWcgiUgvAQyxMvWi5mqwoQBc8vXGrFpUySDYW5'),
+]
 
 test('an address with our host and port is ours', () => {
   assert.ok(isOwnAddress(multiaddr('/ip4/192.0.2.10/tcp/4001'), own))

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { PeerEvent, PeerUnresponsiveEvent } from '../../src/discovery/index.js'
 import { DiscoveryOptionsError } from '../../src/discovery/index.js'
-import { addressOf, NodeProcess, nextEvent, startLoopbackNode, tempDir } from '../node/swarm-helpers.js'
+import {
+  addressOf,
+  NodeProcess,
+  nextEvent,
+  startLoopbackNode,
+  tempDir,
+} from '../node/swarm-helpers.js'
 
 test('a peer that freezes (no FIN, TCP still up) is noticed by ping and hung up on', async t => {
   const a = await startLoopbackNode(t, {
@@ -23,7 +29,12 @@ test('a peer that freezes (no FIN, TCP still up) is noticed by ping and hung up 
       await nextEvent<PeerEvent>(a.discovery, 'peer:connected', isChild)
     }
 
-    const unresponsive = nextEvent<PeerUnresponsiveEvent>(a.discovery, 'peer:unresponsive', isChild, 5_000)
+    const unresponsive = nextEvent<PeerUnresponsiveEvent>(
+      a.discovery,
+      'peer:unresponsive',
+      isChild,
+      5_000,
+    )
     const disconnected = nextEvent<PeerEvent>(a.discovery, 'peer:disconnected', isChild, 5_000)
     process.kill(child.child.pid!, 'SIGSTOP')
 
@@ -38,12 +49,9 @@ test('a peer that freezes (no FIN, TCP still up) is noticed by ping and hung up 
 })
 
 test('liveness timing out of range is refused by name', async t => {
-  await assert.rejects(
-    startLoopbackNode(t, { liveness: { timeoutMs: 0 } }),
-    (err: Error) => {
-      assert.ok(err instanceof DiscoveryOptionsError)
-      assert.match(err.message, /liveness\.timeoutMs: expected > 0, found 0/)
-      return true
-    },
-  )
+  await assert.rejects(startLoopbackNode(t, { liveness: { timeoutMs: 0 } }), (err: Error) => {
+    assert.ok(err instanceof DiscoveryOptionsError)
+    assert.match(err.message, /liveness\.timeoutMs: expected > 0, found 0/)
+    return true
+  })
 })

@@ -57,7 +57,9 @@ test('a unicast answer echoes the query id and question (RFC 6762 §6.7)', () =>
 })
 
 test('answers of another service (plain libp2p mDNS) are unrelated to us', () => {
-  const foreign = onTheWire(peerAnswer('_p2p._udp.local', 'x', [multiaddr(`/ip4/10.0.0.1/tcp/1/p2p/${PEER}`)]))
+  const foreign = onTheWire(
+    peerAnswer('_p2p._udp.local', 'x', [multiaddr(`/ip4/10.0.0.1/tcp/1/p2p/${PEER}`)]),
+  )
 
   assert.deepEqual(readPeerAnswer(foreign, SERVICE), { kind: 'unrelated' })
   assert.deepEqual(readPeerAnswer(onTheWire(peerQuery(SERVICE)), SERVICE), { kind: 'unrelated' })
@@ -96,8 +98,12 @@ test('garbage in a dnsaddr string is reported, not thrown', () => {
 })
 
 test('an answer keeps at most 16 addresses and none over 255 bytes', () => {
-  const many = Array.from({ length: 20 }, (_, i) => multiaddr(`/ip4/10.0.0.${i + 1}/tcp/1/p2p/${PEER}`))
-  const long = multiaddr(`/dns4/${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.example/tcp/1/p2p/${PEER}`)
+  const many = Array.from({ length: 20 }, (_, i) =>
+    multiaddr(`/ip4/10.0.0.${i + 1}/tcp/1/p2p/${PEER}`),
+  )
+  const long = multiaddr(
+    `/dns4/${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.example/tcp/1/p2p/${PEER}`,
+  )
 
   const reading = readPeerAnswer(onTheWire(peerAnswer(SERVICE, 'x', [long, ...many])), SERVICE)
 
@@ -114,5 +120,8 @@ test('loopback addresses are dropped for answers from other hosts', () => {
     multiaddr('/ip4/10.77.0.2/tcp/1'),
   ])
 
-  assert.deepEqual(kept.map(ma => ma.toString()), ['/ip4/10.77.0.2/tcp/1'])
+  assert.deepEqual(
+    kept.map(ma => ma.toString()),
+    ['/ip4/10.77.0.2/tcp/1'],
+  )
 })

@@ -27,13 +27,20 @@ test('an object id maps to the CIDv1 raw sha2-256 of its bytes', async () => {
   const cid = objectCid(sha256Hex(bytes))
 
   assert.equal(cid.toString(), 'bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq')
-  assert.ok(cid.equals((await import('multiformats/cid')).CID.createV1(raw.code, await sha256.digest(bytes))))
+  assert.ok(
+    cid.equals(
+      (await import('multiformats/cid')).CID.createV1(raw.code, await sha256.digest(bytes)),
+    ),
+  )
 })
 
 test('every object of the real Pantavisor states maps to a CID that carries its sha256', async () => {
   const ids = new Set<string>()
   for (const file of await readdir(statesDir)) {
-    const state = JSON.parse(await readFile(join(statesDir, file), 'utf8')) as Record<string, unknown>
+    const state = JSON.parse(await readFile(join(statesDir, file), 'utf8')) as Record<
+      string,
+      unknown
+    >
     for (const value of Object.values(state)) {
       if (typeof value === 'string' && /^[0-9a-f]{64}$/.test(value)) ids.add(value)
     }
@@ -51,11 +58,14 @@ test('every object of the real Pantavisor states maps to a CID that carries its 
 
 test('an object id that is not 64 lowercase hex digits is refused, quoted', () => {
   for (const bad of ['ABCD'.repeat(16), 'abc', `${'a'.repeat(63)}g`, '']) {
-    assert.throws(() => objectCid(bad), (err: Error) => {
-      assert.ok(err instanceof InvalidObjectIdError)
-      assert.ok(err.message.includes(JSON.stringify(bad)))
-      return true
-    })
+    assert.throws(
+      () => objectCid(bad),
+      (err: Error) => {
+        assert.ok(err instanceof InvalidObjectIdError)
+        assert.ok(err.message.includes(JSON.stringify(bad)))
+        return true
+      },
+    )
   }
 })
 
@@ -79,8 +89,11 @@ test('a provider record put by A is found from C through B, with addresses C can
     found.push(provider)
   }
 
-  assert.deepEqual(found.map(p => p.peerId.toString()), [a.peerId.toString()])
-  assert.ok(found[0]!.multiaddrs.length > 0, 'the DHT kept the provider\'s LAN addresses')
+  assert.deepEqual(
+    found.map(p => p.peerId.toString()),
+    [a.peerId.toString()],
+  )
+  assert.ok(found[0]!.multiaddrs.length > 0, "the DHT kept the provider's LAN addresses")
   const connection = await c.libp2p.dial(a.peerId)
   assert.equal(connection.remotePeer.toString(), a.peerId.toString())
 })
@@ -91,7 +104,9 @@ test('a look-up for an object nobody holds ends empty', async t => {
   await a.start()
 
   const found: ObjectProvider[] = []
-  for await (const provider of findObjectProviders(a, sha256Hex('nobody has this'), { timeoutMs: 10_000 })) {
+  for await (const provider of findObjectProviders(a, sha256Hex('nobody has this'), {
+    timeoutMs: 10_000,
+  })) {
     found.push(provider)
   }
 
@@ -117,9 +132,12 @@ test('a look-up aborted by the caller throws the abort reason', async t => {
   const reason = new Error('caller gave up')
   setTimeout(() => controller.abort(reason), 50)
 
-  await assert.rejects(async () => {
-    for await (const _ of findObjectProviders(a, sha256Hex('x'), { signal: controller.signal })) {
-      // nothing to see
-    }
-  }, (err: unknown) => err === reason)
+  await assert.rejects(
+    async () => {
+      for await (const _ of findObjectProviders(a, sha256Hex('x'), { signal: controller.signal })) {
+        // nothing to see
+      }
+    },
+    (err: unknown) => err === reason,
+  )
 })

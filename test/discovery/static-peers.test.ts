@@ -2,7 +2,12 @@ import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
 import { test } from 'node:test'
 import type { PeerDiscoveredEvent, PeerEvent } from '../../src/discovery/index.js'
-import { createLoopbackNode, addressOf, nextEvent, startLoopbackNode } from '../node/swarm-helpers.js'
+import {
+  createLoopbackNode,
+  addressOf,
+  nextEvent,
+  startLoopbackNode,
+} from '../node/swarm-helpers.js'
 
 const quiet = { dht: false, liveness: false } as const
 const isPeer = (id: { toString(): string }) => (event: PeerEvent) =>

@@ -128,6 +128,8 @@ export class MemoryBook implements ReleaseBook {
 /** A libp2p node on loopback with tcp, noise and yamux, window and read buffer sized together. */
 export async function createTestNode(): Promise<Libp2p> {
   return createLibp2p({
+    // every test peer dials from 127.0.0.1: the default allows 5 inbound connections a second
+    connectionManager: { inboundConnectionThreshold: 1000 },
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],

@@ -101,6 +101,23 @@ describe('Download (scheduler)', () => {
     download.cancel()
   })
 
+  it('asks first for chunks no other peer is already fetching', async () => {
+    const firstAsked = async (otherIsFetching: boolean) => {
+      const { download } = fixture([2 * CHUNK], { maxInFlightTotal: 1, random: () => 0.5 })
+      const seed = new ManualPeer()
+      download.addPeer('seed', seed.fetch)
+      download.peerHasObject('seed', 0, all(2))
+      download.addPeer('other', new ManualPeer().fetch)
+      if (otherIsFetching) download.peerIsFetching('other', 0, 0)
+      await download.start()
+      await until(() => seed.calls.length === 1, 'one request')
+      download.cancel()
+      return seed.calls[0]!.request.chunkIndex
+    }
+    assert.equal(await firstAsked(false), 0, 'with equal rarity and tie-break, chunk 0 comes first')
+    assert.equal(await firstAsked(true), 1, 'chunk 0 is being fetched by the other peer')
+  })
+
   it('keeps at most maxInFlightPerPeer requests at one peer', async () => {
     const { download, objects } = fixture([10 * CHUNK], { maxInFlightPerPeer: 3 })
     const peer = new ManualPeer()
@@ -160,21 +177,36 @@ describe('Download (scheduler)', () => {
   })
 
   it('sizes a timeout to the bytes queued at the peer and its observed rate, with a floor', () => {
-    const peer = new DownloadPeer('p', 8, 4, 1024 * 1024, 1024 * 1024)
-    peer.inFlightBytes = 4 * 1024 * 1024
-    // before any data: the initial rate (1 MiB/s) → 4 s × factor 2
-    assert.equal(peer.timeoutMs(1000, 2, 1024 * 1024), 8000)
-    peer.noteData(1024 * 1024, 0, 100) // 1 MiB in 100 ms: 10 MiB/s
-    assert.equal(peer.timeoutMs(1000, 2, 1024 * 1024), 1000, 'the floor wins')
-    assert.equal(peer.timeoutMs(100, 2, 1024 * 1024), 800)
+    const MiB = 1024 * 1024
+    const peer = new DownloadPeer('p', 8, 4, MiB, MiB)
+    peer.begin(4 * MiB, 0)
+    // before any data: the initial rate (1 MiB/s) → 4 MiB take 4 s, × factor 2
+    assert.equal(peer.timeoutMs(1000, 2, MiB), 8000)
+    peer.noteData(MiB, 100) // 1 MiB after 100 ms busy: about 10 MiB/s
+    assert.equal(peer.timeoutMs(1000, 2, MiB), 1000, 'the floor wins')
+    const sized = peer.timeoutMs(100, 2, MiB)
+    assert.ok(sized > 750 && sized < 850, `${sized} ms: 4 MiB at ~10 MiB/s, × 2`)
+  })
+
+  it('measures a rate over busy time only: an idle gap does not lower it', () => {
+    const MiB = 1024 * 1024
+    const peer = new DownloadPeer('p', 8, 8, MiB, MiB)
+    peer.begin(MiB, 0)
+    peer.noteData(MiB, 100)
+    peer.end(MiB, 100)
+    const before = peer.rate(MiB)
+    peer.begin(MiB, 5100) // five idle seconds later
+    peer.noteData(MiB, 5200)
+    assert.ok(Math.abs(peer.rate(MiB) - before) / before < 0.05, `${before} then ${peer.rate(MiB)}`)
   })
 
   it("sizes a peer's window to about a second of its rate, and shrinks it after a timeout", () => {
     const MiB = 1024 * 1024
     const peer = new DownloadPeer('p', 8, 8, MiB, MiB)
     assert.equal(peer.cap, 1, 'unknown peer: the initial rate, 1 MiB/s, is one chunk a second')
-    peer.noteData(MiB, 0, 250) // 4 MiB/s
-    assert.equal(peer.cap, 4)
+    peer.begin(MiB, 0)
+    peer.noteData(MiB, 250) // about 4 MiB/s
+    assert.equal(peer.cap, 5, 'ceil of ~4.1 chunks a second')
     peer.noteTimeout(3, 300, 5000)
     assert.equal(peer.cap, 1)
     peer.noteSuccess()

@@ -20,6 +20,12 @@ export interface GeneratedRevisionInit {
   generation?: number
   /** seed of the byte generator, so two runs give identical revisions. @default 'pvswarm' */
   seed?: string
+  /**
+   * When set, the BSP's kernel.img is exactly this many bytes and every other object only a few
+   * KiB (`totalBytes` is then unused): one large transfer, as benchmarks measure it.
+   * @default undefined (bytes spread over every object as on a real device)
+   */
+  largeObjectBytes?: number
 }
 
 export interface GeneratedRevision {
@@ -41,7 +47,7 @@ export async function generateRevision(init: GeneratedRevisionInit): Promise<Gen
   const total = init.totalBytes ?? 24 * 1024 * 1024
   const generation = init.generation ?? 1
   const seed = init.seed ?? 'pvswarm'
-  const planned = planObjects(total, generation, seed)
+  const planned = planObjects(total, generation, seed, init.largeObjectBytes)
 
   const shas = new Map<string, string>()
   for (const object of planned) shas.set(object.key, await hashObject(object))
@@ -75,11 +81,17 @@ export async function generateRevision(init: GeneratedRevisionInit): Promise<Gen
   }
 }
 
-function planObjects(total: number, generation: number, seed: string): PlannedObject[] {
-  const share = (fraction: number): number => Math.max(4096, Math.floor(total * fraction))
+function planObjects(
+  total: number,
+  generation: number,
+  seed: string,
+  largeObjectBytes: number | undefined,
+): PlannedObject[] {
+  const share = (fraction: number): number =>
+    largeObjectBytes === undefined ? Math.max(4096, Math.floor(total * fraction)) : 4096
   const app = `${seed}/sensor-app/${generation}`
   return [
-    { key: 'bsp/kernel.img', size: share(0.4), seed: `${seed}/kernel` },
+    { key: 'bsp/kernel.img', size: largeObjectBytes ?? share(0.4), seed: `${seed}/kernel` },
     { key: 'bsp/pantavisor', size: share(0.04), seed: `${seed}/initrd` },
     { key: 'bsp/modules.squashfs', size: share(0.02), seed: `${seed}/modules` },
     { key: 'bsp/firmware.squashfs', size: 16384, seed: `${seed}/firmware` },
