@@ -163,7 +163,8 @@ export class ChunkClient {
 
   /** An answer to no request we know: late for a cancelled one is fine, anything else a lie. */
   #unexpected(id: number): void {
-    if (this.#cancelled.has(id)) return
+    // each cancelled request excuses one late answer, so a peer cannot stream unasked data
+    if (this.#cancelled.delete(id)) return
     throw new ProtocolViolationError(CHUNK_PROTOCOL, `answer to unknown request ${id}`)
   }
 

@@ -14,6 +14,7 @@ export function downloadOptions(given: DownloadOptions): Required<DownloadOption
     'timeoutFloorMs',
     'timeoutFactor',
     'initialRateBytesPerSecond',
+    'maxInFlightBytes',
     'maxConsecutiveTimeouts',
     'noSourceTimeoutMs',
   ] as const) {

@@ -14,12 +14,19 @@ export type ChunkFetcher = (request: ChunkFetchRequest, signal: AbortSignal) => 
 export interface DownloadOptions {
   /**
    * Requests outstanding at one peer (including chunks received and being written): this window is
-   * the receive backpressure, so memory stays below maxInFlightTotal × chunkBytes.
+   * the receive backpressure: received chunks waiting to be verified and written never take more
+   * than the in-flight limits allow.
    * @default 8
    */
   maxInFlightPerPeer?: number
   /** Requests outstanding over all peers. @default 48 */
   maxInFlightTotal?: number
+  /**
+   * Bytes of requests outstanding over all peers: with large chunks this, not maxInFlightTotal,
+   * bounds the memory a download uses (always at least one request).
+   * @default 67108864 (64 MiB)
+   */
+  maxInFlightBytes?: number
   /** No request times out sooner than this. @default 5000 */
   timeoutFloorMs?: number
   /**
@@ -28,7 +35,12 @@ export interface DownloadOptions {
    * @default 4
    */
   timeoutFactor?: number
-  /** Rate assumed for a peer before its first chunk arrives. @default 4194304 (4 MiB/s) */
+  /**
+   * Rate assumed for a peer before its first chunk arrives. Low on purpose: with 1 MiB chunks a
+   * new peer gets one request until it has shown its rate, so many devices starting at once do
+   * not bury a seed under requests that then time out.
+   * @default 1048576 (1 MiB/s)
+   */
   initialRateBytesPerSecond?: number
   /** A peer whose requests time out this many times in a row is banned ('stalled'). @default 4 */
   maxConsecutiveTimeouts?: number

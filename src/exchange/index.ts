@@ -66,3 +66,12 @@ export {
   MAX_RELEASE_BYTES,
   RELEASE_PROTOCOL,
 } from './constants.js'
+export {
+  FLOOR_PROTOCOL,
+  FloorGossip,
+  floorEntrySchema,
+  MAX_FLOOR_ENTRIES,
+  MAX_FLOOR_MESSAGE_BYTES,
+  type FloorEntry,
+  type FloorGossipInit,
+} from './floor-protocol.js'

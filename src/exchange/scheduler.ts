@@ -26,6 +26,8 @@ import type { ExchangeLogger, ExchangeStore, ReleaseContent } from './types.js'
 const ENDGAME_LATE_FACTOR = 2
 /** …and never before this. */
 const ENDGAME_MIN_WAIT_MS = 50
+/** A request that timed out is cancelled after this many times its timeout more. */
+const HARD_TIMEOUT_FACTOR = 2
 /** How long "a peer is fetching this chunk" counts: a fetch that takes longer is not waited for. */
 const PENDING_TTL_MS = 2000
 
@@ -38,6 +40,9 @@ interface Request {
   lateAt: number
   controller: AbortController
   timer: NodeJS.Timeout | undefined
+  timeoutMs: number
+  /** timed out once: the chunk is asked elsewhere too, this request may still answer */
+  late: boolean
   /** settled: answered, failed, timed out or cancelled; later outcomes are ignored */
   settled: boolean
 }
@@ -65,6 +70,8 @@ export class Download extends EventEmitter<DownloadEvents> {
   readonly #store: ExchangeStore
   readonly #logger: ExchangeLogger | undefined
   readonly #table: ChunkTable
+  /** requests outstanding over all peers, at most: maxInFlightTotal, or fewer for large chunks */
+  readonly #maxInFlight: number
   readonly #requests = new Map<number, Request[]>()
   readonly #peers = new Map<string, DownloadPeer>()
   #inFlight = 0
@@ -94,6 +101,11 @@ export class Download extends EventEmitter<DownloadEvents> {
     this.#logger = init.logger
     this.#opts = downloadOptions(init.options ?? {})
     this.#table = new ChunkTable(release)
+    const { maxInFlightTotal, maxInFlightBytes } = this.#opts
+    this.#maxInFlight = Math.max(
+      1,
+      Math.min(maxInFlightTotal, Math.floor(maxInFlightBytes / release.chunkBytes)),
+    )
     this.#stats = {
       releaseId: init.releaseId,
       chunksDone: 0,
@@ -266,12 +278,14 @@ export class Download extends EventEmitter<DownloadEvents> {
     const now = performance.now()
     for (const allowAvoided of [false, true]) {
       let progressed = true
-      while (progressed && this.#inFlight < this.#opts.maxInFlightTotal) {
+      while (progressed && this.#inFlight < this.#maxInFlight) {
         progressed = false
         for (const peer of this.#shuffledPeers()) {
-          if (this.#inFlight >= this.#opts.maxInFlightTotal) break
+          if (this.#inFlight >= this.#maxInFlight) break
           if (peer.freeSlots === 0) continue
-          const rare = this.#table.pickRarest(peer, allowAvoided, this.#opts.random, now)
+          const asked = (chunk: number): boolean =>
+            this.#requests.get(chunk)?.some(request => request.peer === peer) ?? false
+          const rare = this.#table.pickRarest(peer, allowAvoided, this.#opts.random, now, asked)
           if (rare !== undefined) {
             this.#issue(peer, rare, false)
             progressed = true
@@ -354,6 +368,8 @@ export class Download extends EventEmitter<DownloadEvents> {
       lateAt: startedAt + Math.max(ENDGAME_MIN_WAIT_MS, ENDGAME_LATE_FACTOR * expectedMs),
       controller: new AbortController(),
       timer: undefined,
+      timeoutMs: 0,
+      late: false,
       settled: false,
     }
     this.#table.setState(chunk, ChunkState.Requested)
@@ -373,6 +389,7 @@ export class Download extends EventEmitter<DownloadEvents> {
 
     const { timeoutFloorMs, timeoutFactor } = this.#opts
     const timeoutMs = peer.timeoutMs(timeoutFloorMs, timeoutFactor, initialRateBytesPerSecond)
+    request.timeoutMs = timeoutMs
     request.timer = setTimeout(() => this.#onTimeout(request), timeoutMs)
     const fetcher = peer.fetcher!
     fetcher(
@@ -430,7 +447,7 @@ export class Download extends EventEmitter<DownloadEvents> {
         `${where}: expected ${request.bytes} bytes, got ${data.byteLength}`,
         bad,
       ]
-    } else if (this.#table.state(chunk) === ChunkState.Requested) {
+    } else if (this.#table.state(chunk) < ChunkState.Writing) {
       // on the main thread: a worker-thread hasher measured no better here (sha-ni, 0.65 ms/MiB)
       const got = sha256Hex(data)
       if (got !== expected) {
@@ -448,7 +465,7 @@ export class Download extends EventEmitter<DownloadEvents> {
       return
     }
     // a chunk some other peer delivered first: the late copy is only counted
-    if (this.#table.state(chunk) !== ChunkState.Requested) {
+    if (this.#table.state(chunk) >= ChunkState.Writing) {
       this.#stats.duplicateBytes += data.byteLength
       this.#release(request, false)
       this.#schedulePump()
@@ -509,22 +526,35 @@ export class Download extends EventEmitter<DownloadEvents> {
     this.#schedulePump()
   }
 
+  /**
+   * First timeout: the chunk is asked elsewhere at once, but this request stays open in case its
+   * answer is merely slow (the bytes may already be on their way). Second, after
+   * HARD_TIMEOUT_FACTOR times as long again: it is cancelled.
+   */
   #onTimeout(request: Request): void {
     if (request.settled || this.#finished) return
+    const { peer, chunk } = request
+    if (!request.late) {
+      request.late = true
+      this.#stats.timeouts++
+      peer.noteTimeout(chunk, request.startedAt, performance.now())
+      if (peer.consecutiveTimeouts >= this.#opts.maxConsecutiveTimeouts) {
+        const detail = `timed out ${peer.consecutiveTimeouts} times in a row, the last time with one request in flight`
+        this.#ban(peer, 'stalled', detail)
+      } else {
+        if (this.#table.state(chunk) === ChunkState.Requested) this.#table.want(chunk)
+        request.timer = setTimeout(
+          () => this.#onTimeout(request),
+          HARD_TIMEOUT_FACTOR * request.timeoutMs,
+        )
+      }
+      this.#schedulePump()
+      return
+    }
     request.settled = true
     request.timer = undefined
     request.controller.abort(new Error('chunk request timed out'))
-    this.#stats.timeouts++
-    const { peer, chunk } = request
     this.#release(request, true)
-    peer.noteTimeout(chunk, request.startedAt, performance.now())
-    if (peer.consecutiveTimeouts >= this.#opts.maxConsecutiveTimeouts) {
-      this.#ban(
-        peer,
-        'stalled',
-        `timed out ${peer.consecutiveTimeouts} times in a row, the last time with one request in flight`,
-      )
-    }
     this.#schedulePump()
   }
 

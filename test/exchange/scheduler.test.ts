@@ -157,6 +157,21 @@ describe('Download (scheduler)', () => {
     download.cancel()
   })
 
+  it('bounds the bytes in flight: large chunks get fewer requests at once', async () => {
+    const { download } = fixture([20 * CHUNK], {
+      maxInFlightTotal: 10,
+      maxInFlightBytes: 3 * CHUNK,
+    })
+    const peer = new ManualPeer()
+    download.addPeer('p', peer.fetch)
+    download.peerHasObject('p', 0, all(20))
+    await download.start()
+    await until(() => peer.calls.length === 3, 'three requests')
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(peer.calls.length, 3)
+    download.cancel()
+  })
+
   it('re-asks a timed-out chunk of another peer and cancels the slow request', async () => {
     const { download, objects } = fixture([2 * CHUNK], {
       timeoutFloorMs: 30,
@@ -174,6 +189,28 @@ describe('Download (scheduler)', () => {
     assert.ok(stats.timeouts >= 1)
     assert.equal(stalled.calls[0]!.signal.aborted, true, 'the slow request was cancelled')
     assert.equal(stats.chunksDone, 2)
+  })
+
+  it('still takes a slow answer after its timeout, and cancels it only after the hard timeout', async () => {
+    const options = { timeoutFloorMs: 30, maxConsecutiveTimeouts: 10 }
+    const slow = fixture([CHUNK], options)
+    const peer = new ManualPeer()
+    slow.download.addPeer('p', peer.fetch)
+    slow.download.peerHasObject('p', 0, all(1))
+    await slow.download.start()
+    await until(() => slow.download.stats().timeouts === 1, 'the first timeout')
+    assert.equal(peer.calls[0]!.signal.aborted, false, 'the late request stays open')
+    peer.calls[0]!.resolve(slow.objects[0]!)
+    assert.equal((await slow.download.done).bans.length, 0)
+
+    const stuck = fixture([CHUNK], options)
+    const silent = new ManualPeer()
+    stuck.download.addPeer('p', silent.fetch)
+    stuck.download.peerHasObject('p', 0, all(1))
+    await stuck.download.start()
+    await until(() => silent.calls.length === 2, 'the chunk asked again')
+    assert.equal(silent.calls[0]!.signal.aborted, true, 'the first request was cancelled first')
+    stuck.download.cancel()
   })
 
   it('sizes a timeout to the bytes queued at the peer and its observed rate, with a floor', () => {
