@@ -5,6 +5,8 @@ import { registerDataCommands } from './commands/data.js'
 import { registerKeygen } from './commands/keygen.js'
 import { registerRelease } from './commands/release.js'
 import { registerRevision } from './commands/revision.js'
+import { registerFleet } from './commands/fleet.js'
+import { registerStatus } from './commands/status.js'
 import { describeFailure, oneLine } from './errors.js'
 
 /** Set to anything non-empty to see the stack of an internal error. */
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
   registerRevision(program)
   registerDataCommands(program)
   registerDaemon(program)
+  registerStatus(program)
+  registerFleet(program)
   return program
 }
 

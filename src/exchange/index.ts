@@ -10,6 +10,9 @@
  * - `/pvswarm/chunk/1.0.0`: one long-lived stream per peer carrying pipelined chunk requests;
  *   only objects of releases the book calls servable are served, chunk by chunk as soon as each
  *   is verified, under an upload concurrency cap and an optional rate cap.
+ * - `/pvswarm/floor/1.0.0`: devices push their status (release, progress, hand-over, trial) to
+ *   peers on connect and on change (at most once a second), relaying what they heard with the
+ *   origin's timestamp, so any one device can show the whole floor (`FloorGossip`).
  *
  * Every message is length-prefixed with a hard size limit; a peer that breaks a protocol has
  * its stream closed and is logged, and the node goes on.

@@ -17,6 +17,8 @@ export const daemonConfigSchema = z
   .object({
     /** data directory: objects, releases, identity, device state */
     data: z.string().min(1),
+    /** the name other devices and the fleet page show for this one. @default the hostname */
+    name: z.string().min(1).max(64).optional(),
     /** the fleet this device belongs to */
     fleet: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1–64 of [A-Za-z0-9._-]'),
     /** trusted release keys, `ed25519:…` */

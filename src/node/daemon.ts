@@ -2,6 +2,9 @@ import { pino, type Logger } from 'pino'
 import {
   findPvCtrlSocket,
   Handover,
+  HandoverBusyError,
+  HandoverRefusedError,
+  HandoverStoppedError,
   PvCtrlClient,
   PvObjectChunks,
   PvCtrlUnavailableError,
@@ -9,6 +12,7 @@ import {
   type RunCommand,
 } from '../pantavisor/index.js'
 import type { HandoverSchedule } from '../policy/index.js'
+import { releaseId, type Release } from '../release/index.js'
 import type { DaemonConfig } from './config.js'
 import { Device, type DeviceNetwork } from './device.js'
 import { dropStoreCopies } from './drop-copies.js'
@@ -17,6 +21,7 @@ import type { AcceptedReleases } from './release-book.js'
 import { IncomingSeeds } from './incoming.js'
 import { startStatusApi, type StatusApi } from './status-api.js'
 import { buildNetwork } from './network.js'
+import { startOperatorViews, type OperatorViews, type OperatorViewsOptions } from './operator.js'
 
 /** What a running device is made of, for the CLI, the simulator and tests. */
 export interface RunningDevice {
@@ -24,6 +29,8 @@ export interface RunningDevice {
   /** the hand-over to Pantavisor, absent on a download-only device */
   handover: Handover | undefined
   api: StatusApi | undefined
+  /** the floor view, gossip, download tracker and metrics */
+  views: OperatorViews
   /** the drop-box `pvswarm seed` uses while this daemon runs */
   seeds: IncomingSeeds
   logger: Logger
@@ -39,6 +46,8 @@ export interface StartDeviceExtras {
   trialPollIntervalMs?: number
   /** replaces the libp2p node (tests) */
   network?: (dataDir: string) => Promise<DeviceNetwork>
+  /** floor timing (tests shorten it) */
+  floor?: Pick<OperatorViewsOptions, 'floorExpireMs' | 'floorRefreshMs' | 'floorPushIntervalMs'>
 }
 
 /**
@@ -71,6 +80,41 @@ export async function startDevice(
         : 'trial failed: release will not be tried again',
     )
     device.emit('release:settled', { id: outcome.releaseId, outcome })
+    handOnWaiting()
+  }
+  /** Hands a complete release over; one refused because a trial was under way waits for it. */
+  const handOn = async (release: Release): Promise<void> => {
+    if (handover === undefined) return
+    try {
+      await settle(await handover.handOver(release))
+    } catch (err) {
+      if (err instanceof HandoverRefusedError) {
+        // settled already, or by the resume (a stop came between the outcome and the book)
+        logger.info({ releaseId: releaseId(release), reason: err.message }, 'not handed over again')
+        return
+      }
+      if (!(err instanceof HandoverBusyError)) throw err
+      logger.info(
+        { releaseId: releaseId(release), reason: err.message },
+        'hand-over waits for the trial under way',
+      )
+    }
+  }
+  /**
+   * Once a trial ends, the newest release of each fleet that completed in the
+   * meantime (and was refused as busy then) goes next; without this it would
+   * wait for the next restart.
+   */
+  const handOnWaiting = (): void => {
+    for (const fleet of new Set(device.releases.records().map(([, record]) => record.fleet))) {
+      const newest = device.releases.newestOf(fleet)
+      const release = newest === undefined ? undefined : device.releases.get(newest.id)
+      if (newest?.record.phase !== 'complete' || release === undefined) continue
+      handOn(release).catch(err => {
+        if (err instanceof HandoverStoppedError) return
+        logger.error({ releaseId: newest.id, err: (err as Error).message }, 'hand-over failed')
+      })
+    }
   }
   const pvChunks = client === undefined ? undefined : new PvObjectChunks(client)
   const dropCopies = client !== undefined && (config.dropStoreCopies ?? true)
@@ -104,10 +148,7 @@ export async function startDevice(
               logger: logger.child({ room: 'pantavisor' }),
             },
           ),
-    onComplete: async (_id, release) => {
-      if (handover === undefined) return
-      await settle(await handover.handOver(release))
-    },
+    onComplete: (_id, release) => handOn(release),
   })
 
   if (client !== undefined) {
@@ -119,9 +160,10 @@ export async function startDevice(
       pollIntervalMs: extras.trialPollIntervalMs,
       logger: logger.child({ room: 'pantavisor' }),
     })
-    void handover
+    const resumed = handover
+    void resumed
       .resume()
-      .then(settle)
+      .then(async outcome => settle(outcome ?? (await unsettledOutcome(resumed, device.releases))))
       .catch(err => logger.error({ err: (err as Error).message }, 'hand-over resume failed'))
   }
   // only now, with the hand-over in place, may a release left complete by the last run go on
@@ -133,26 +175,51 @@ export async function startDevice(
     logger,
   )
   await seeds.start()
+  const views = await startOperatorViews(device, handover, {
+    ...extras.floor,
+    name: config.name,
+    fleet: config.fleet,
+    logger,
+  })
   const api =
-    config.api === undefined ? undefined : await startStatusApi(config.api, device, () => handover)
+    config.api === undefined
+      ? undefined
+      : await startStatusApi(config.api, device, () => handover, views)
 
   let stopping: Promise<void> | undefined
   return {
     device,
     handover,
     api,
+    views,
     seeds,
     logger,
     stop() {
       stopping ??= (async () => {
         await api?.close()
         await seeds.stop()
+        await views.stop()
         await handover?.stop()
         await device.stop()
       })()
       return stopping
     },
   }
+}
+
+/**
+ * The last hand-over's outcome when the release book has not caught up with
+ * it: the daemon stopped after the hand-over saved the outcome and before the
+ * book did.
+ */
+async function unsettledOutcome(
+  handover: Handover,
+  releases: AcceptedReleases,
+): Promise<HandoverOutcome | undefined> {
+  const outcome = (await handover.status())?.outcome
+  if (outcome === undefined) return undefined
+  const phase = releases.record(outcome.releaseId)?.phase
+  return phase === undefined || phase === outcome.result ? undefined : outcome
 }
 
 /** Releases whose revision Pantavisor runs: their objects can be served from there. */

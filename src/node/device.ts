@@ -179,7 +179,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     }
     await seedObjects(this.store, release, revisionPath)
     if (!this.releases.has(id)) await this.#accept(id, release, true, 'seed', undefined)
-    else await this.#startDownload(id, release)
+    else this.#fetchAndHandOn(id, release)
     return id
   }
 
@@ -256,8 +256,20 @@ export class Device extends EventEmitter<DeviceEvents> {
       'release accepted',
     )
     this.emit('release:accepted', { id, release, from })
-    await this.#startDownload(id, release)
+    this.#fetchAndHandOn(id, release)
     void this.exchange.announce()
+  }
+
+  /**
+   * Downloads and hands on in the background: whoever gave us the release (a
+   * peer's announcement, a seed request) is answered now, and peers hear of
+   * it at once instead of after this device's download and trial.
+   */
+  #fetchAndHandOn(id: string, release: Release): void {
+    this.#startDownload(id, release).catch(err => {
+      if (this.#stopped) return
+      this.#log.error({ releaseId: id, err: (err as Error).message }, 'release not carried on')
+    })
   }
 
   #refused(
@@ -355,9 +367,12 @@ export class Device extends EventEmitter<DeviceEvents> {
       if (newest === undefined) continue
       const release = this.releases.get(newest.id)
       if (release === undefined) continue
-      if (newest.record.phase === 'downloading') void this.#startDownload(newest.id, release)
+      if (newest.record.phase === 'downloading') this.#fetchAndHandOn(newest.id, release)
       else if (newest.record.phase === 'complete')
-        void this.#completed(newest.id, release, undefined)
+        void this.#completed(newest.id, release, undefined).catch(err => {
+          if (this.#stopped) return
+          this.#log.error({ releaseId: newest.id, err: (err as Error).message }, 'hand-on failed')
+        })
     }
   }
 }

@@ -51,3 +51,6 @@ export {
   StreamSendError,
   SwarmNodeOptionsError,
 } from './errors.js'
+export { FloorView, type FloorRow, type FloorViewOptions } from './floor.js'
+export type { DownloadView, ObjectProgress } from './download-tracker.js'
+export type { OperatorViews, OperatorViewsOptions } from './operator.js'

@@ -1,6 +1,8 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Handover } from '../pantavisor/index.js'
 import type { Device } from './device.js'
+import { FLEET_PAGE_HTML } from './fleet-page.js'
+import type { OperatorViews } from './operator.js'
 
 export interface StatusApi {
   /** the address it listens on, host:port */
@@ -12,13 +14,15 @@ export interface StatusApi {
 export async function deviceStatus(
   device: Device,
   handover: Handover | undefined,
+  views?: OperatorViews,
 ): Promise<object> {
   const releases = device.status().map(release => {
-    const download = device.download(release.id)
-    return { ...release, download: download?.stats() }
+    const download = views?.downloads.view(release.id) ?? device.download(release.id)?.stats()
+    return { ...release, download }
   })
   return {
     peerId: device.peerId.toString(),
+    name: views?.name,
     addresses: device.network.libp2p.getMultiaddrs().map(address => address.toString()),
     peers: device.network.libp2p.getPeers().map(peer => peer.toString()),
     releases,
@@ -27,14 +31,24 @@ export async function deviceStatus(
   }
 }
 
+/** What `GET /floor` answers: every device this one knows of. */
+export function floorStatus(device: Device, views: OperatorViews): object {
+  return { self: device.peerId.toString(), atMs: Date.now(), devices: views.floor.rows() }
+}
+
 /**
- * The daemon's local HTTP API (loopback by default): `GET /status` as JSON.
- * Read-only; it changes nothing on the device.
+ * The daemon's local HTTP API (loopback by default). Read-only; it changes nothing on the device.
+ *
+ * - `GET /status`: this device as JSON
+ * - `GET /floor`: the floor as JSON (with operator views)
+ * - `GET /metrics`: Prometheus text (with operator views)
+ * - `GET /`: the fleet page (with operator views)
  */
 export async function startStatusApi(
   listen: string,
   device: Device,
   handover: () => Handover | undefined,
+  views?: OperatorViews,
 ): Promise<StatusApi> {
   const match = /^(.*):(\d+)$/.exec(listen)
   if (match === null) throw new RangeError(`api: expected host:port, got "${listen}"`)
@@ -42,19 +56,10 @@ export async function startStatusApi(
   const port = Number(match[2])
 
   const server: Server = createServer((request, response) => {
-    const reply = (status: number, body: unknown): void => {
-      response.writeHead(status, { 'content-type': 'application/json' })
-      response.end(JSON.stringify(body) + '\n')
-    }
-    if (request.method !== 'GET') return reply(405, { error: 'only GET is served' })
-    if (request.url === '/status') {
-      deviceStatus(device, handover()).then(
-        status => reply(200, status),
-        (err: Error) => reply(500, { error: err.message }),
-      )
-      return
-    }
-    reply(404, { error: `no such endpoint ${request.url}; try /status` })
+    route(request, response, device, handover, views).catch((err: Error) => {
+      if (!response.headersSent) send(response, 500, 'application/json', { error: err.message })
+      else response.destroy(err)
+    })
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -70,4 +75,36 @@ export async function startStatusApi(
         server.close(() => resolve())
       }),
   }
+}
+
+const JSON_TYPE = 'application/json'
+
+async function route(
+  request: IncomingMessage,
+  response: ServerResponse,
+  device: Device,
+  handover: () => Handover | undefined,
+  views: OperatorViews | undefined,
+): Promise<void> {
+  if (request.method !== 'GET')
+    return send(response, 405, JSON_TYPE, { error: 'only GET is served' })
+  const path = new URL(request.url ?? '/', 'http://api').pathname
+  if (path === '/status') {
+    return send(response, 200, JSON_TYPE, await deviceStatus(device, handover(), views))
+  }
+  if (views !== undefined) {
+    if (path === '/floor') return send(response, 200, JSON_TYPE, floorStatus(device, views))
+    if (path === '/metrics') {
+      return send(response, 200, views.metrics.contentType, await views.metrics.text())
+    }
+    if (path === '/') return send(response, 200, 'text/html; charset=utf-8', FLEET_PAGE_HTML)
+  }
+  const endpoints = views === undefined ? '/status' : '/, /status, /floor, /metrics'
+  send(response, 404, JSON_TYPE, { error: `no such endpoint ${path}; try ${endpoints}` })
+}
+
+function send(response: ServerResponse, status: number, type: string, body: unknown): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body) + '\n'
+  response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' })
+  response.end(text)
 }

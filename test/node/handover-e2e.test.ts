@@ -5,11 +5,12 @@ import { createReadStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { after, before, describe, it, type TestContext } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import type { DaemonConfig } from '../../src/node/config.js'
 import type { RunningDevice } from '../../src/node/daemon.js'
 import { dropSeedRequest, readSeedResult } from '../../src/node/incoming.js'
 import {
+  HandoverBusyError,
   HandoverRefusedError,
   localRevisionName,
   PvCtrlClient,
@@ -142,7 +143,12 @@ function closedWindow(): string {
 }
 
 describe('hand-over across a swarm of devices', () => {
-  const hooks: Hooks = { after: fn => after(fn) }
+  // cleanups registered while the suite sets up, run once it ends (last registered first)
+  const cleanups: Array<() => Promise<void>> = []
+  const hooks: Hooks = { after: fn => void cleanups.unshift(fn) }
+  after(async () => {
+    for (const cleanup of cleanups) await cleanup()
+  })
   let floor: TestFloor
   let pvDir: string
   const names = ['seed', 'peer1', 'peer2'] as const
@@ -311,6 +317,33 @@ describe('hand-over across restarts', () => {
   )
 })
 
+describe('a restart between the trial outcome and the release book', () => {
+  it(
+    'settles a failure the hand-over recorded but the book missed',
+    { timeout: TIMEOUT_MS },
+    async t => {
+      const floor = await testFloor(t)
+      const pv = await startPv(t, await tempDir(t, 'handover-e2e-pv'), 'pv')
+      const release = await fixtureRelease('rev1', floor.key, 1)
+      const id = releaseId(release)
+      pv.emulator.setTrialScript(localRevisionName(release, id), { outcome: 'error' })
+      const first = await startWithPv(floor, 'device', pv)
+      const failed = settled(first, id)
+      await first.device.seed(release, revisionFixture('rev1'))
+      assert.equal(await failed, 'failed')
+      // as if the daemon died after the hand-over saved its outcome, before the book did
+      await first.device.releases.setPhase(id, 'complete')
+      await first.stop()
+      const commands = pv.count('POST', '/commands')
+
+      const second = await startWithPv(floor, 'device', pv)
+      assert.equal(await settled(second, id), 'failed')
+      assert.equal(second.device.releases.record(id)?.phase, 'failed')
+      assert.equal(pv.count('POST', '/commands'), commands)
+    },
+  )
+})
+
 describe('no second copy', () => {
   it(
     'drops the store copies after install and still serves every object to a late device',
@@ -384,7 +417,7 @@ describe('releases travel ahead of hand-overs', () => {
   it(
     'passes a release on and answers a seed while its own hand-over waits for a window',
     { timeout: TIMEOUT_MS },
-    async (t: TestContext) => {
+    async t => {
       const floor = await testFloor(t)
       const pv = await startPv(t, await tempDir(t, 'handover-e2e-pv'), 'pv')
       const release = await fixtureRelease('rev1', floor.key, 1)
@@ -407,6 +440,41 @@ describe('releases travel ahead of hand-overs', () => {
       assert.equal(late.device.releases.record(id)?.phase, 'complete')
       assert.equal(waiting.device.releases.record(id)?.phase, 'complete')
       assert.equal(pv.count('PUT', '/'), 0, 'nothing handed over outside the window')
+    },
+  )
+})
+
+describe('a newer release during a trial', () => {
+  it(
+    'hands the newer release over once the trial under way ends',
+    { timeout: TIMEOUT_MS },
+    async t => {
+      const floor = await testFloor(t)
+      const pv = await startPv(t, await tempDir(t, 'handover-e2e-pv'), 'pv', {
+        delays: { testingMs: 60_000 },
+      })
+      const rev1 = await fixtureRelease('rev1', floor.key, 1)
+      const rev2 = await fixtureRelease('rev2', floor.key, 2)
+      const device = await startWithPv(floor, 'device', pv)
+      const first = settled(device, releaseId(rev1))
+      const second = settled(device, releaseId(rev2))
+      const testing = pv.emulator.waitFor('TESTING', localRevisionName(rev1, releaseId(rev1)))
+      await device.device.seed(rev1, revisionFixture('rev1'))
+      await testing
+
+      const rev2Complete = completed(device, releaseId(rev2))
+      await device.device.seed(rev2, revisionFixture('rev2'))
+      await rev2Complete
+      // queued behind the daemon's own attempt, so that one met the trial under way too
+      await assert.rejects(device.handover!.handOver(rev2), HandoverBusyError)
+      await pv.emulator.reboot()
+      assert.equal(await first, 'installed')
+
+      await pv.emulator.waitFor('TESTING', localRevisionName(rev2, releaseId(rev2)))
+      await pv.emulator.reboot()
+      assert.equal(await second, 'installed')
+      assert.equal(await runningRevision(pv), localRevisionName(rev2, releaseId(rev2)))
+      assert.equal(pv.count('POST', '/commands'), 2)
     },
   )
 })

@@ -27,3 +27,26 @@ export interface FleetBackend {
   cpu(): FleetCpu
   close(): Promise<void>
 }
+
+/**
+ * Waits until every device is connected to every other, so a release's time
+ * is spent spreading it, not discovering peers. Polls the devices' own
+ * counts (in netns mode there is no event to listen to across processes).
+ */
+export async function waitForMesh(
+  devices: readonly SimDeviceHandle[],
+  timeoutMs: number,
+): Promise<{ seconds: number; complete: boolean }> {
+  const started = performance.now()
+  const want = devices.length - 1
+  for (;;) {
+    const stats = await Promise.all(devices.map(d => d.stats()))
+    if (stats.every(s => s.connectedPeers >= want)) {
+      return { seconds: (performance.now() - started) / 1000, complete: true }
+    }
+    if (performance.now() - started > timeoutMs) {
+      return { seconds: (performance.now() - started) / 1000, complete: false }
+    }
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+}

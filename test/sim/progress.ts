@@ -1,6 +1,7 @@
 import { basename } from 'node:path'
-import type { Fleet } from './fleet.js'
+import cliProgress from 'cli-progress'
 import { coreCount } from './cpu.js'
+import type { Fleet } from './fleet.js'
 import type { DeviceSequenceState } from './sequence-tracker.js'
 import { formatBytes } from './summary.js'
 
@@ -8,31 +9,32 @@ import { formatBytes } from './summary.js'
 export interface ProgressViewOptions {
   /** @default process.stdout */
   out?: NodeJS.WriteStream
-  /** redraw in place (a terminal) or print a line per change of phase. @default out.isTTY */
+  /** bars redrawn in place (a terminal), or a line per change of phase. @default out.isTTY */
   redraw?: boolean
-  /** redraws at most this often. @default 200 */
-  intervalMs?: number
-  /** width of each bar in characters. @default 28 */
+  /** width of each bar in characters. @default 20 */
   barChars?: number
 }
 
+/** What each line of the multi-bar shows: the header, or one device (once it reported). */
+type LinePayload =
+  { kind: 'header'; text: string } | { kind: 'device'; state: DeviceSequenceState | undefined }
+
 /**
  * Live progress of a floor: a header (sequence, revision, elapsed time, CPU)
- * and one line per device with a bar. In a terminal the block is redrawn in
- * place; elsewhere (a CI log) each device's changes of phase are printed
- * once, so the log stays readable.
- *
- * Plain ANSI redraws: no progress-bar library is installed in the project.
+ * and one bar per device, redrawn in place by cli-progress in a terminal.
+ * Elsewhere (a CI log) each device's changes of phase are printed once, so
+ * the log stays readable.
  */
 export class ProgressView {
   readonly #out: NodeJS.WriteStream
   readonly #redraw: boolean
-  readonly #intervalMs: number
   readonly #barChars: number
   #fleet: Fleet | undefined
   #header = ''
-  #linesDrawn = 0
-  #timer: NodeJS.Timeout | undefined
+  #bars: cliProgress.MultiBar | undefined
+  #headerBar: cliProgress.SingleBar | undefined
+  #deviceBars: cliProgress.SingleBar[] = []
+  #ticker: NodeJS.Timeout | undefined
   #lastPhase = new Map<string, string>()
   #cpuMark: { atMs: number; seconds: number } | undefined
   #coresNow = 0
@@ -40,75 +42,90 @@ export class ProgressView {
   constructor(options: ProgressViewOptions = {}) {
     this.#out = options.out ?? process.stdout
     this.#redraw = options.redraw ?? this.#out.isTTY === true
-    this.#intervalMs = options.intervalMs ?? 200
-    this.#barChars = options.barChars ?? 28
+    this.#barChars = options.barChars ?? 20
   }
 
   attach(fleet: Fleet): void {
     this.#fleet = fleet
     fleet.on('sequence', e => {
-      this.#freeze()
-      this.#lastPhase.clear()
+      // short enough for an 80-column terminal once the clock and CPU are added
       this.#header =
-        `sequence ${e.sequence}: ${basename(e.revisionPath)} (${formatBytes(e.revisionBytes)}), ` +
-        `release ${e.releaseId.slice(0, 12)}… to ${fleet.devices.length} devices`
-      if (!this.#redraw) this.#out.write(this.#header + '\n')
+        `sequence ${e.sequence}: ${basename(e.revisionPath)} ` +
+        `(${formatBytes(e.revisionBytes)}), ${fleet.devices.length} devices`
+      this.#lastPhase.clear()
+      if (this.#redraw) this.#newBars(fleet.devices.length)
+      else this.#out.write(this.#header + '\n')
     })
-    fleet.on('change', () => {
-      if (this.#redraw) this.#schedule()
-      else this.#printChanges()
-    })
-    if (this.#redraw) this.#timer = setInterval(() => this.#draw(), 1000).unref()
+    fleet.on('change', () => (this.#redraw ? this.#update() : this.#printChanges()))
   }
 
-  /** Prints a line above the live block. */
+  /** Prints a line above the live bars. */
   say(line: string): void {
-    this.#clear()
-    this.#out.write(line + '\n')
-    this.#linesDrawn = 0
-    if (this.#redraw) this.#draw()
+    if (this.#bars?.isActive === true) this.#bars.log(line + '\n')
+    else this.#out.write(line + '\n')
   }
 
-  /** Draws the final state once more and stops redrawing. */
+  /** Draws the final state once more and leaves it on screen. */
   stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer)
-    this.#timer = undefined
-    if (this.#redraw) this.#draw()
-    this.#linesDrawn = 0
+    this.#update()
+    this.#stopBars()
   }
 
-  /** Keeps the finished block on screen: the next draw starts below it. */
-  #freeze(): void {
-    if (this.#redraw && this.#linesDrawn > 0) this.#draw()
-    this.#linesDrawn = 0
+  #newBars(devices: number): void {
+    this.#stopBars()
+    const bars = new cliProgress.MultiBar({
+      stream: this.#out,
+      format: (options, params, payload: LinePayload) => this.#line(options, params, payload),
+      barsize: this.#barChars,
+      barCompleteChar: '#',
+      barIncompleteChar: '.',
+      hideCursor: true,
+      clearOnComplete: false,
+      emptyOnZero: true,
+      fps: 5,
+    })
+    this.#bars = bars
+    this.#headerBar = bars.create(1, 0, { kind: 'header', text: this.#header })
+    this.#deviceBars = Array.from({ length: devices }, () =>
+      bars.create(0, 0, { kind: 'device', state: undefined }),
+    )
+    // the header's clock and CPU figure move even when no device reports anything
+    this.#ticker = setInterval(() => this.#update(), 1000)
+    this.#ticker.unref()
   }
 
-  #pending: NodeJS.Timeout | undefined
-  #schedule(): void {
-    this.#pending ??= setTimeout(() => {
-      this.#pending = undefined
-      this.#draw()
-    }, this.#intervalMs)
+  #stopBars(): void {
+    if (this.#ticker !== undefined) clearInterval(this.#ticker)
+    this.#ticker = undefined
+    this.#bars?.stop()
+    this.#bars = undefined
   }
 
-  #clear(): void {
-    if (!this.#redraw || this.#linesDrawn === 0) return
-    this.#out.write(`\x1b[${this.#linesDrawn}A\x1b[0J`)
-  }
-
-  #draw(): void {
+  #update(): void {
     const fleet = this.#fleet
-    if (fleet === undefined || this.#header === '') return
-    const lines = [
-      `${this.#header}  ${fleet.elapsedSeconds().toFixed(1)} s  CPU ${this.#cores(fleet)}`,
-      ...fleet.states().map(state => this.#deviceLine(state)),
-    ]
-    const width = Math.max(40, (this.#out.columns ?? 120) - 1)
-    this.#clear()
-    this.#out.write(lines.map(line => line.slice(0, width)).join('\n') + '\n')
-    this.#linesDrawn = lines.length
+    if (fleet === undefined || this.#bars === undefined) return
+    this.#headerBar?.update(0, {
+      text: `${this.#header}  ${fleet.elapsedSeconds().toFixed(1)} s  CPU ${this.#cores(fleet)}`,
+    })
+    fleet.states().forEach((state, index) => {
+      const bar = this.#deviceBars[index]
+      if (bar === undefined) return
+      bar.setTotal(state.bytesTotal)
+      bar.update(state.bytesDone, { state })
+    })
   }
 
+  #line(options: cliProgress.Options, params: cliProgress.Params, payload: LinePayload): string {
+    if (payload.kind === 'header') return payload.text
+    const { state } = payload
+    if (state === undefined) return ''
+    const bar = cliProgress.Format.BarFormat(params.progress, options)
+    const percent = `${Math.floor(params.progress * 100)}%`.padStart(4)
+    const bytes = `${formatBytes(state.bytesDone)}/${formatBytes(state.bytesTotal)}`.padEnd(19)
+    return `${state.name} ${state.seed ? 'seed' : '    '} [${bar}] ${percent} ${bytes} ${describe(state)}`
+  }
+
+  /** Cores kept busy over the last half second or more. */
   #cores(fleet: Fleet): string {
     const cpu = fleet.cpu()
     const seconds = cpu.simulatorSeconds + (cpu.deviceSeconds ?? []).reduce((a, b) => a + b, 0)
@@ -119,15 +136,6 @@ export class ProgressView {
     }
     this.#cpuMark ??= { atMs: now, seconds }
     return `${this.#coresNow.toFixed(1)}/${coreCount()} cores`
-  }
-
-  #deviceLine(state: DeviceSequenceState): string {
-    const fraction = state.bytesTotal > 0 ? Math.min(1, state.bytesDone / state.bytesTotal) : 0
-    const filled = Math.round(fraction * this.#barChars)
-    const bar = `[${'#'.repeat(filled)}${'.'.repeat(this.#barChars - filled)}]`
-    const percent = `${Math.floor(fraction * 100)}%`.padStart(4)
-    const bytes = `${formatBytes(state.bytesDone)}/${formatBytes(state.bytesTotal)}`.padEnd(21)
-    return `${state.name} ${state.seed ? 'seed' : '    '} ${bar} ${percent} ${bytes} ${describe(state)}`
   }
 
   #printChanges(): void {
@@ -146,7 +154,7 @@ function describe(state: DeviceSequenceState): string {
     case 'settled':
       return `${state.outcome} in ${state.outcomeSeconds?.toFixed(1)} s`
     case 'complete':
-      return `complete in ${state.downloadSeconds?.toFixed(1)} s, handing over`
+      return `handing over (${state.downloadSeconds?.toFixed(1)} s)`
     case 'trial':
       return `trial ${state.trialStatus ?? ''}`
     case 'failed':

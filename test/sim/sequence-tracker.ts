@@ -43,6 +43,7 @@ export class SequenceTracker {
   readonly #unsubscribe: Array<() => void> = []
   readonly #settled = Promise.withResolvers<void>()
   #readyAtMs: number
+  #endedAtMs: number | undefined
 
   constructor(
     releaseId: string,
@@ -81,9 +82,9 @@ export class SequenceTracker {
     return this.#settled.promise
   }
 
-  /** Seconds since the release was on the floor. */
+  /** Seconds since the release was on the floor, until every device settled or dispose(). */
   elapsedSeconds(): number {
-    return (performance.now() - this.#readyAtMs) / 1000
+    return ((this.#endedAtMs ?? performance.now()) - this.#readyAtMs) / 1000
   }
 
   /** Marks a device that will not get further (e.g. the seed could not import). */
@@ -97,6 +98,7 @@ export class SequenceTracker {
 
   /** Stops listening; devices not settled keep outcome null. */
   dispose(): void {
+    this.#endedAtMs ??= performance.now()
     for (const off of this.#unsubscribe.splice(0)) off()
   }
 
@@ -162,7 +164,10 @@ export class SequenceTracker {
 
   #changed(): void {
     this.#onChange()
-    if (this.states.every(isSettled)) this.#settled.resolve()
+    if (this.#endedAtMs === undefined && this.states.every(isSettled)) {
+      this.#endedAtMs = performance.now()
+      this.#settled.resolve()
+    }
   }
 }
 

@@ -112,11 +112,7 @@ describe('npm run sim --netns', { skip: noNetns }, () => {
 
   it('spreads a release over shaped links and leaves no namespace behind', async () => {
     const { child, finished } = sim(
-      ['--netns', '--static-peers', '--devices', '3', '--link-mbit', '40'].concat([
-        '--generate-mib',
-        '4',
-        '--json',
-      ]),
+      ['--netns', '--devices', '3', '--link-mbit', '40'].concat(['--generate-mib', '4', '--json']),
     )
     const { code, stdout, stderr } = await finished
 
@@ -133,10 +129,7 @@ describe('npm run sim --netns', { skip: noNetns }, () => {
   it('tears down namespaces and device processes on SIGINT', async () => {
     const marker = join(dir, 'sigint-devices.log')
     const { child, finished } = sim(
-      ['--netns', '--static-peers', '--devices', '2', '--generate-mib', '4'].concat([
-        '--log',
-        marker,
-      ]),
+      ['--netns', '--devices', '2', '--generate-mib', '4'].concat(['--log', marker]),
     )
     const lines = createInterface({ input: child.stdout! })
     for await (const line of lines) if (line.startsWith('floor of 2 devices up')) break

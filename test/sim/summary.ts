@@ -1,5 +1,6 @@
 import { basename } from 'node:path'
-import type { CpuUse, FleetRunResult, SequenceResult } from './fleet.js'
+import type { FleetRunResult } from './fleet-run.js'
+import type { CpuUse, SequenceResult } from './fleet-types.js'
 
 /** The `--json` line of `npm run sim`, fields in the order issue 5 gives them. */
 export interface SimJsonLine {
@@ -73,7 +74,11 @@ export function formatSummary(result: FleetRunResult): string[] {
     result.mode === 'netns'
       ? `${result.devices} devices in network namespaces, links ${result.linkMbit} Mbit/s each way`
       : `${result.devices} devices in one process on loopback`
-  lines.push(`summary: ${floor}`)
+  lines.push(
+    `summary: ${floor}`,
+    '(fetched, settled: seconds from the release being on the floor to the download being',
+    'complete and to the trial outcome; from seed/peers: bytes received; served: bytes sent)',
+  )
   if (!result.meshComplete) {
     lines.push(
       `  warning: not every device saw every other within ${result.meshSeconds.toFixed(1)} s`,
@@ -105,18 +110,20 @@ function formatSequence(s: SequenceResult, result: FleetRunResult): string[] {
     )
   }
   lines.push(
-    '  device  outcome  download  trial    from seed    from peers   served',
+    '  device  outcome   fetched  settled    from seed   from peers       served',
     ...s.devices.map(d =>
       [
         `  ${d.name.padEnd(6)}${d.seed ? '*' : ' '}`,
         (d.outcome ?? (d.phase === 'settled' ? '?' : d.phase)).padEnd(8),
         seconds(d.downloadSeconds).padStart(8),
-        seconds(d.outcomeSeconds).padStart(7),
+        seconds(d.outcomeSeconds).padStart(8),
         formatBytes(d.bytesFromSeed).padStart(12),
-        formatBytes(d.bytesFromPeers).padStart(13),
+        formatBytes(d.bytesFromPeers).padStart(12),
         formatBytes(d.bytesServed).padStart(12),
         d.error === undefined ? '' : `  ${d.error.split('\n')[0]}`,
-      ].join(' '),
+      ]
+        .join(' ')
+        .trimEnd(),
     ),
   )
   const served = s.servedBySeedBytes + s.servedByPeersBytes

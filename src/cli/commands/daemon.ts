@@ -21,6 +21,7 @@ export function registerDaemon(program: Command): void {
     .option('--config <file>', 'JSON file with the same settings (flags win)')
     .option('--data <dir>', 'data directory (objects, releases, identity, state)')
     .option('--fleet <name>', 'the fleet this device belongs to')
+    .option('--name <name>', 'name shown on the floor (default: the hostname)')
     .option(
       '--trust <pubkey>',
       'trusted release key ed25519:…; repeatable',
@@ -53,6 +54,7 @@ export function registerDaemon(program: Command): void {
         {
           data: options.data,
           fleet: options.fleet,
+          name: options.name,
           trust: options.trust,
           threshold: options.threshold,
           peer: options.peer,
