@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { registerDaemon } from './commands/daemon.js'
 import { registerDataCommands } from './commands/data.js'
+import { registerDoctor } from './commands/doctor.js'
 import { registerKeygen } from './commands/keygen.js'
 import { registerRelease } from './commands/release.js'
 import { registerRevision } from './commands/revision.js'
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerDaemon(program)
   registerStatus(program)
   registerFleet(program)
+  registerDoctor(program)
   return program
 }
 

@@ -7,6 +7,8 @@
  *   detection of a second device using this node's identity. Subscribe with
  *   `service.on('peer:connected' | 'peer:disconnected' | 'peer:discovered' |
  *   'peer:unresponsive' | 'clone:suspected', …)`.
+ * - `interfaceAddresses` and `probeMdns`: what `pvswarm doctor` asks of the LAN, by the
+ *   same interface rule and records mDNS runs by.
  * - DHT provider records for objects: `objectCid`, `provideObject`,
  *   `findObjectProviders`.
  *
@@ -22,6 +24,15 @@ export {
   type PeerUnresponsiveEvent,
 } from './service.js'
 export { MDNS_DEFAULTS, type MdnsOptions } from './mdns.js'
+export {
+  interfaceAddresses,
+  probeMdns,
+  type InterfaceAddress,
+  type MdnsProbe,
+  type MdnsProbeOptions,
+  type ProbeAnswer,
+  type ProbeSend,
+} from './diagnose.js'
 export { LIVENESS_DEFAULTS, type LivenessOptions } from './liveness.js'
 export { CLONE_MESSAGE, type CloneSuspicion } from './clone.js'
 export {

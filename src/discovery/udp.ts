@@ -1,11 +1,16 @@
 import { createSocket, type Socket } from 'node:dgram'
-import { networkInterfaces } from 'node:os'
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
+
+/** Whether mDNS queries, answers and group joins use an interface address: IPv4, not loopback. */
+export function carriesMdns(info: NetworkInterfaceInfo): boolean {
+  return info.family === 'IPv4' && !info.internal
+}
 
 /** This host's non-loopback IPv4 interface addresses. */
 export function ipv4Interfaces(): Array<{ address: string }> {
   return Object.values(networkInterfaces())
     .flatMap(list => list ?? [])
-    .filter(i => i.family === 'IPv4' && !i.internal)
+    .filter(carriesMdns)
 }
 
 /** True for loopback or an address of one of this host's interfaces. */

@@ -93,6 +93,8 @@ export async function startDevice(
         logger.info({ releaseId: releaseId(release), reason: err.message }, 'not handed over again')
         return
       }
+      // stopped with the daemon, or replaced by a newer release: nothing went wrong
+      if (err instanceof HandoverStoppedError) return
       if (!(err instanceof HandoverBusyError)) throw err
       logger.info(
         { releaseId: releaseId(release), reason: err.message },
@@ -111,7 +113,6 @@ export async function startDevice(
       const release = newest === undefined ? undefined : device.releases.get(newest.id)
       if (newest?.record.phase !== 'complete' || release === undefined) continue
       handOn(release).catch(err => {
-        if (err instanceof HandoverStoppedError) return
         logger.error({ releaseId: newest.id, err: (err as Error).message }, 'hand-over failed')
       })
     }

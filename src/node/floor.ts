@@ -16,6 +16,12 @@ export interface FloorViewOptions {
   expireMs?: number
   /** Expired devices remembered, so an old copy relayed later does not bring one back. @default 4096 */
   rememberedExpired?: number
+  /**
+   * How far ahead of this device's clock an origin timestamp may be. A later one is cut down to
+   * now + this, so a forged or badly skewed clock holds an entry still for at most this long.
+   * @default 300000
+   */
+  maxFutureSkewMs?: number
   /** @default Date.now */
   now?: () => number
 }
@@ -35,6 +41,7 @@ export class FloorView extends EventEmitter<{ changed: [] }> {
   readonly #selfPeer: string
   readonly #expireMs: number
   readonly #remembered: number
+  readonly #maxFutureSkewMs: number
   readonly #now: () => number
   readonly #known = new Map<string, Known>()
   readonly #changed = new Set<string>()
@@ -46,6 +53,7 @@ export class FloorView extends EventEmitter<{ changed: [] }> {
     this.#selfPeer = options.selfPeer
     this.#expireMs = options.expireMs ?? 60_000
     this.#remembered = options.rememberedExpired ?? 4096
+    this.#maxFutureSkewMs = options.maxFutureSkewMs ?? 300_000
     this.#now = options.now ?? Date.now
   }
 
@@ -66,8 +74,14 @@ export class FloorView extends EventEmitter<{ changed: [] }> {
   merge(entries: readonly FloorEntry[]): number {
     this.#expire()
     let news = 0
-    for (const entry of entries) {
-      if (entry.peer === this.#selfPeer) continue
+    const latestMs = this.#now() + this.#maxFutureSkewMs
+    for (const received of entries) {
+      if (received.peer === this.#selfPeer) continue
+      // Without the cap, one entry stamped far ahead would outrank every genuine update to come.
+      // A device whose clock runs further ahead still shows, its updates accepted as our clock
+      // moves on; the cost is that after a capped entry, updates are held back up to the skew.
+      const entry =
+        received.updatedAtMs > latestMs ? { ...received, updatedAtMs: latestMs } : received
       const known = this.#known.get(entry.peer)
       const floorMs = known?.entry.updatedAtMs ?? this.#expired.get(entry.peer) ?? -1
       if (entry.updatedAtMs <= floorMs) continue

@@ -86,4 +86,27 @@ describe('floor view', () => {
     assert.deepEqual(view.entries('changed'), [])
     assert.equal(view.setSelf(status, true), true, 'a forced refresh re-stamps')
   })
+
+  it('caps a timestamp from the future, so it cannot hold an entry still for longer than the skew', () => {
+    const time = clock(1_000_000)
+    const view = new FloorView({ selfPeer: SELF, maxFutureSkewMs: 5000, now: time.now })
+    assert.equal(view.merge([entry(OTHER, Number.MAX_SAFE_INTEGER, 'forged')]), 1)
+    assert.equal(view.entry(OTHER)?.updatedAtMs, 1_005_000, 'cut to now + skew')
+    time.advance(1000)
+    assert.equal(view.merge([entry(OTHER, 1_001_000, 'genuine')]), 0, 'held back within the skew')
+    time.advance(4001)
+    assert.equal(view.merge([entry(OTHER, 1_005_001, 'genuine')]), 1, 'accepted once past it')
+    assert.equal(view.entry(OTHER)?.name, 'genuine')
+  })
+
+  it('keeps showing a device whose clock runs ahead, taking each of its updates', () => {
+    const time = clock(1_000_000)
+    const aheadMs = 60_000
+    const view = new FloorView({ selfPeer: SELF, maxFutureSkewMs: 5000, now: time.now })
+    assert.equal(view.merge([entry(OTHER, time.now() + aheadMs, 'first')]), 1)
+    time.advance(10)
+    assert.equal(view.merge([entry(OTHER, time.now() + aheadMs, 'second')]), 1)
+    assert.equal(view.entry(OTHER)?.name, 'second')
+    assert.equal(view.merge([entry(OTHER, 1_004_000, 'in range')]), 0, 'older than the capped one')
+  })
 })
