@@ -1,3 +1,5 @@
+import { Slots } from '../util/slots.js'
+
 /** How much a rate-capped uploader may send at once after being idle, as time at full rate. */
 const BURST_MS = 250
 
@@ -6,9 +8,7 @@ const BURST_MS = 250
  * time (FIFO), and, when `rateBytesPerSecond` > 0, a token bucket on the bytes sent.
  */
 export class UploadLimiter {
-  #active = 0
-  #peak = 0
-  readonly #waiting: Array<() => void> = []
+  readonly #slots: Slots
   #tokens: number
   #refilledAt = performance.now()
 
@@ -16,9 +16,7 @@ export class UploadLimiter {
     readonly maxConcurrent: number,
     readonly rateBytesPerSecond: number,
   ) {
-    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
-      throw new RangeError(`maxConcurrentUploads: expected an integer >= 1, got ${maxConcurrent}`)
-    }
+    this.#slots = new Slots(maxConcurrent, 'maxConcurrentUploads')
     if (!(rateBytesPerSecond >= 0)) {
       throw new RangeError(`uploadRateBytesPerSecond: expected >= 0, got ${rateBytesPerSecond}`)
     }
@@ -27,44 +25,17 @@ export class UploadLimiter {
 
   /** Requests being served right now. */
   get active(): number {
-    return this.#active
+    return this.#slots.active
   }
 
   /** Most requests ever served at once. */
   get peak(): number {
-    return this.#peak
+    return this.#slots.peak
   }
 
   /** Waits for a serving slot; the returned function gives it back (call it exactly once). */
-  async acquire(signal?: AbortSignal): Promise<() => void> {
-    signal?.throwIfAborted()
-    if (this.#active >= this.maxConcurrent) {
-      await new Promise<void>((resolve, reject) => {
-        const wake = (): void => {
-          signal?.removeEventListener('abort', onAbort)
-          resolve()
-        }
-        const onAbort = (): void => {
-          const at = this.#waiting.indexOf(wake)
-          if (at >= 0) this.#waiting.splice(at, 1)
-          reject(signal?.reason)
-        }
-        this.#waiting.push(wake)
-        signal?.addEventListener('abort', onAbort, { once: true })
-      })
-    } else {
-      this.#active++
-    }
-    this.#peak = Math.max(this.#peak, this.#active)
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      const next = this.#waiting.shift()
-      // the slot passes straight to the next waiter, so #active stays the same
-      if (next !== undefined) next()
-      else this.#active--
-    }
+  acquire(signal?: AbortSignal): Promise<() => void> {
+    return this.#slots.acquire(signal)
   }
 
   /** Waits until `bytes` may be sent under the rate cap (returns at once when there is none). */

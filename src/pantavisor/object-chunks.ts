@@ -13,7 +13,7 @@ import {
   type ObjectReads,
   type Waiter,
 } from './object-reads.js'
-import { StreamSlots } from './stream-slots.js'
+import { Slots } from '../util/slots.js'
 
 export type { ChunkedObject } from './object-reads.js'
 
@@ -110,7 +110,7 @@ export const DEFAULT_CHUNK_READ_TIMEOUT_MS = 60_000
  */
 export class PvObjectChunks {
   readonly #source: PvObjectSource
-  readonly #slots: StreamSlots
+  readonly #slots: Slots
   readonly #cache: ChunkCache
   readonly #readTimeoutMs: number
   readonly #logger: ObjectChunksLogger | undefined
@@ -122,7 +122,7 @@ export class PvObjectChunks {
 
   constructor(source: PvObjectSource, options: PvObjectChunksOptions = {}) {
     this.#source = source
-    this.#slots = new StreamSlots(options.maxStreams ?? DEFAULT_OBJECT_STREAMS)
+    this.#slots = new Slots(options.maxStreams ?? DEFAULT_OBJECT_STREAMS, 'maxStreams')
     this.#cache = new ChunkCache(options.cacheBytes ?? DEFAULT_CHUNK_CACHE_BYTES)
     this.#readTimeoutMs = options.readTimeoutMs ?? DEFAULT_CHUNK_READ_TIMEOUT_MS
     if (!(this.#readTimeoutMs > 0)) {

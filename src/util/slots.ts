@@ -1,22 +1,28 @@
 /**
- * A counting semaphore for pv-ctrl streams, first come first served. Pantavisor
- * answers every request from its one event loop, so a few streams at a time is
- * all it should be asked for.
+ * A counting semaphore, first come first served: at most `max` holders at a
+ * time. A waiter can give up through its abort signal.
  */
-export class StreamSlots {
+export class Slots {
   readonly max: number
   #active = 0
+  #peak = 0
   readonly #waiting: Array<() => void> = []
 
-  constructor(max: number) {
+  constructor(max: number, what = 'slots') {
     if (!Number.isSafeInteger(max) || max < 1) {
-      throw new RangeError(`maxStreams: expected an integer >= 1, got ${max}`)
+      throw new RangeError(`${what}: expected an integer >= 1, got ${max}`)
     }
     this.max = max
   }
 
+  /** Slots held right now. */
   get active(): number {
     return this.#active
+  }
+
+  /** Most slots ever held at once. */
+  get peak(): number {
+    return this.#peak
   }
 
   /** Waits for a slot; the returned function gives it back (extra calls do nothing). */
@@ -24,7 +30,7 @@ export class StreamSlots {
     signal?.throwIfAborted()
     if (this.#active < this.max) this.#active++
     else {
-      // the slot is handed over by release(): #active does not change in between
+      // the slot is handed over by a release: #active does not change in between
       await new Promise<void>((resolve, reject) => {
         const wake = (): void => {
           signal?.removeEventListener('abort', onAbort)
@@ -39,6 +45,7 @@ export class StreamSlots {
         signal?.addEventListener('abort', onAbort, { once: true })
       })
     }
+    this.#peak = Math.max(this.#peak, this.#active)
     let released = false
     return () => {
       if (released) return
