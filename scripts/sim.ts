@@ -6,15 +6,22 @@
  * --json a single closing line (see test/sim/summary.ts).
  */
 import { access, mkdtemp, rm } from 'node:fs/promises'
-import { constants as fsConstants } from 'node:fs'
+import { constants as fsConstants, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { runFleet, type FleetInit, type FleetRunResult } from '../test/sim/fleet.js'
-import { checkNetnsSupport } from '../test/sim/netns.js'
-import { ProgressView } from '../test/sim/progress.js'
-import { generateRevision } from '../test/sim/revision-generator.js'
-import { formatSummary, jsonLine } from '../test/sim/summary.js'
+import {
+  checkNetnsSupport,
+  DEFAULT_LINK_MBIT,
+  formatSummary,
+  generateRevision,
+  jsonLine,
+  onTeardown,
+  ProgressView,
+  runFleet,
+  type FleetInit,
+  type FleetRunResult,
+} from '../test/sim/index.js'
 
 interface SimOptions {
   devices: number
@@ -28,6 +35,7 @@ interface SimOptions {
   seedOnly: boolean
   dht: boolean
   log?: string
+  timeoutS?: number
   generateMib: number
 }
 
@@ -66,7 +74,7 @@ function program(): Command {
     .addOption(
       new Option('--link-mbit <rate>', 'netns: each link, both ways, in Mbit/s; 0 = unshaped')
         .argParser(nonNegativeNumber)
-        .default(20),
+        .default(DEFAULT_LINK_MBIT),
     )
     .option(
       '--static-peers',
@@ -82,6 +90,12 @@ function program(): Command {
     .option('--seed-only', 'devices may not serve each other (the central baseline)', false)
     .option('--dht', 'run the DHT (provider records) as well', false)
     .option('--log <file>', "append every device's log to this file")
+    .addOption(
+      new Option(
+        '--timeout-s <seconds>',
+        'how long one release may take to settle everywhere',
+      ).argParser(positiveInteger),
+    )
     .addOption(
       new Option('--generate-mib <size>', 'size of the generated revision')
         .argParser(positiveInteger)
@@ -111,13 +125,18 @@ async function main(argv: string[]): Promise<number> {
   const options = command.opts<SimOptions>()
   if (options.netns) await checkNetnsSupport()
 
-  let generatedDir: string | undefined
+  let removeGenerated: (() => Promise<void>) | undefined
   try {
     const revisions: string[] = []
     if (options.revision !== undefined) {
       revisions.push(await readable(options.revision, '--revision'))
     } else {
-      generatedDir = await mkdtemp(join(tmpdir(), 'pvswarm-sim-rev-'))
+      const generatedDir = await mkdtemp(join(tmpdir(), 'pvswarm-sim-rev-'))
+      removeGenerated = onTeardown({
+        what: `generated revision in ${generatedDir}`,
+        cleanup: () => rm(generatedDir, { recursive: true, force: true }),
+        cleanupSync: () => rmSync(generatedDir, { recursive: true, force: true }),
+      })
       const generated = await generateRevision({
         path: join(generatedDir, 'generated.tgz'),
         totalBytes: options.generateMib * 1024 * 1024,
@@ -135,6 +154,7 @@ async function main(argv: string[]): Promise<number> {
       serveOnlyAsSeed: options.seedOnly,
       dht: options.dht,
       logFile: options.log === undefined ? undefined : resolve(options.log),
+      sequenceTimeoutMs: options.timeoutS === undefined ? undefined : options.timeoutS * 1000,
     }
     const view = options.json ? undefined : new ProgressView()
     let result: FleetRunResult
@@ -155,7 +175,7 @@ async function main(argv: string[]): Promise<number> {
     else process.stdout.write('\n' + formatSummary(result).join('\n') + '\n')
     return result.allDone ? 0 : 1
   } finally {
-    if (generatedDir !== undefined) await rm(generatedDir, { recursive: true, force: true })
+    await removeGenerated?.()
   }
 }
 

@@ -143,7 +143,7 @@ export class ProgressView {
       const phase = describe(state)
       if (this.#lastPhase.get(state.name) === phase) continue
       this.#lastPhase.set(state.name, phase)
-      if (state.phase === 'downloading') continue
+      if (state.phase === 'waiting' || state.phase === 'downloading') continue
       this.#out.write(`  ${state.name}${state.seed ? ' (seed)' : ''}: ${phase}\n`)
     }
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readdirSync, readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -22,8 +22,14 @@ interface Finished {
   stderr: string
 }
 
-function sim(args: string[]): { child: ChildProcess; finished: Promise<Finished> } {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+function sim(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { child: ChildProcess; finished: Promise<Finished> } {
+  const child = spawn(process.execPath, [script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  })
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', d => (stdout += d))
@@ -126,10 +132,14 @@ describe('npm run sim --netns', { skip: noNetns }, () => {
     assert.deepEqual(await namespacesOf(child.pid), [])
   })
 
-  it('tears down namespaces and device processes on SIGINT', async () => {
+  it('tears down namespaces, device processes and folders on SIGINT', async () => {
     const marker = join(dir, 'sigint-devices.log')
+    // the simulator's temporary folders go here, to be checked afterwards
+    const temp = join(dir, 'tmp')
+    await mkdir(temp)
     const { child, finished } = sim(
       ['--netns', '--devices', '2', '--generate-mib', '4'].concat(['--log', marker]),
+      { ...process.env, TMPDIR: temp },
     )
     const lines = createInterface({ input: child.stdout! })
     for await (const line of lines) if (line.startsWith('floor of 2 devices up')) break
@@ -143,5 +153,6 @@ describe('npm run sim --netns', { skip: noNetns }, () => {
     assert.equal(code, 128 + 2)
     assert.deepEqual(await namespacesOf(child.pid), [])
     assert.deepEqual(processesMentioning(marker), [])
+    assert.deepEqual(await readdir(temp), [])
   })
 })
