@@ -32,6 +32,11 @@ export class DownloadPeer {
   #recentBusyMs = 0
   #updatedAt = 0
   #lastTimeoutAt = -Infinity
+  /**
+   * Upper bound on the rate learnt from requests that took longer than expected, until data
+   * arrives: a crowded seed that has delivered nothing yet must not be judged by the initial guess.
+   */
+  #rateCeiling = Infinity
 
   constructor(
     readonly id: string,
@@ -98,6 +103,9 @@ export class DownloadPeer {
     this.#advance(now)
     this.bytesReceived += bytes
     this.#recentBytes += bytes
+    // a peer that delivers is slow at worst, not stalled: the measured rate takes over
+    this.#rateCeiling = Infinity
+    this.consecutiveTimeouts = 0
   }
 
   /**
@@ -115,11 +123,26 @@ export class DownloadPeer {
     this.#updatedAt = now
   }
 
-  /** Bytes per second this peer delivers while asked, or the initial guess before it has. */
+  /**
+   * Bytes per second this peer delivers while asked (the initial guess before it has), never more
+   * than a request that timed out since its last data showed.
+   */
   rate(initialRateBytesPerSecond: number): number {
-    if (this.#recentBusyMs < MIN_BUSY_MS || this.#recentBytes === 0)
-      return initialRateBytesPerSecond
-    return (this.#recentBytes * 1000) / this.#recentBusyMs
+    const measured =
+      this.#recentBusyMs < MIN_BUSY_MS || this.#recentBytes === 0
+        ? initialRateBytesPerSecond
+        : (this.#recentBytes * 1000) / this.#recentBusyMs
+    return Math.min(measured, this.#rateCeiling)
+  }
+
+  /**
+   * A request with `queuedBytes` at this peer (its own included) was still unanswered
+   * `elapsedMs` after it was asked: the peer is slower than queuedBytes per elapsedMs, so later
+   * timeouts (sized to the rate) grow instead of striking again at the same too-short length.
+   */
+  noteSlow(queuedBytes: number, elapsedMs: number): void {
+    if (elapsedMs <= 0) return
+    this.#rateCeiling = Math.min(this.#rateCeiling, (queuedBytes * 1000) / elapsedMs)
   }
 
   /** Timeout of a request just queued behind this peer's other in-flight bytes. */
@@ -138,9 +161,10 @@ export class DownloadPeer {
    * time out with it: only a request asked after the previous timeout counts as a new strike, so
    * consecutiveTimeouts counts the times the peer failed even with a single request in flight.
    */
-  noteTimeout(globalIndex: number, startedAt: number, now: number): void {
+  noteTimeout(globalIndex: number, startedAt: number, queuedBytes: number, now: number): void {
     this.avoid.add(globalIndex)
     this.#timeoutCap = 1
+    this.noteSlow(queuedBytes, now - startedAt)
     if (startedAt < this.#lastTimeoutAt) return
     this.#lastTimeoutAt = now
     this.consecutiveTimeouts++

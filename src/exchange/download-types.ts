@@ -42,7 +42,11 @@ export interface DownloadOptions {
    * @default 1048576 (1 MiB/s)
    */
   initialRateBytesPerSecond?: number
-  /** A peer whose requests time out this many times in a row is banned ('stalled'). @default 4 */
+  /**
+   * A peer whose requests time out this many times in a row, with no data from it in between, is
+   * banned ('stalled'). Each timeout lowers the rate assumed for it, so the next timeout is longer.
+   * @default 4
+   */
   maxConsecutiveTimeouts?: number
   /** In the endgame, a chunk may be asked of this many peers at once; the first wins. @default 2 */
   maxRequestsPerChunk?: number

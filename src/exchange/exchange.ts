@@ -65,10 +65,21 @@ export interface ExchangeInit {
 
 const SILENT: ExchangeLogger = { debug() {}, info() {}, warn() {} }
 
+/**
+ * A have subscription that ended while its peer stays connected is opened again after this…
+ * (a peer refuses until it has accepted the release itself, and opening can time out on a
+ * crowded link: without a retry the download would never hear of that peer's chunks)
+ */
+const RESUBSCRIBE_FIRST_MS = 1000
+/** …doubling up to this. */
+const RESUBSCRIBE_MAX_MS = 30_000
+
 interface ActiveDownload {
   download: Download
   release: ReleaseContent
   subscriptions: Map<string, HaveSubscription>
+  /** peer → the pending re-subscription and the delay of the next one */
+  retries: Map<string, { timer: NodeJS.Timeout | undefined; delayMs: number }>
 }
 
 /**
@@ -192,7 +203,12 @@ export class Exchange {
       options: { ...this.#options.download, ...options },
       logger: this.#logger,
     })
-    const active: ActiveDownload = { download, release, subscriptions: new Map() }
+    const active: ActiveDownload = {
+      download,
+      release,
+      subscriptions: new Map(),
+      retries: new Map(),
+    }
     this.#downloads.set(releaseId, active)
     download.on('stored', chunk => this.#haves.noteStored(chunk.sha256, chunk.chunkIndex))
     download.on('requested', chunk => this.#haves.noteFetching(chunk.sha256, chunk.chunkIndex))
@@ -202,6 +218,8 @@ export class Exchange {
         this.#downloads.delete(releaseId)
         for (const subscription of active.subscriptions.values()) subscription.close()
         active.subscriptions.clear()
+        for (const retry of active.retries.values()) clearTimeout(retry.timer)
+        active.retries.clear()
       })
       .catch(() => {})
     for (const peer of this.#peers.values()) this.#attach(active, peer)
@@ -222,6 +240,8 @@ export class Exchange {
     this.#clients.get(peer)?.close()
     this.#clients.delete(peer)
     for (const active of this.#downloads.values()) {
+      clearTimeout(active.retries.get(peer)?.timer)
+      active.retries.delete(peer)
       active.subscriptions.get(peer)?.close()
       active.download.removePeer(peer)
     }
@@ -269,8 +289,14 @@ export class Exchange {
       download.releaseId,
       counts,
       {
-        onMap: (objectIndex, bitmap) => download.peerHasObject(peer, objectIndex, bitmap),
-        onChunk: (objectIndex, chunkIndex) => download.peerHasChunk(peer, objectIndex, chunkIndex),
+        onMap: (objectIndex, bitmap) => {
+          active.retries.delete(peer)
+          download.peerHasObject(peer, objectIndex, bitmap)
+        },
+        onChunk: (objectIndex, chunkIndex) => {
+          active.retries.delete(peer)
+          download.peerHasChunk(peer, objectIndex, chunkIndex)
+        },
         onFetching: (objectIndex, chunkIndex) =>
           download.peerIsFetching(peer, objectIndex, chunkIndex),
         onEnd: reason => {
@@ -280,6 +306,7 @@ export class Exchange {
             { peer, releaseId: download.releaseId, reason },
             'have-map subscription ended',
           )
+          if (subscriptions.get(peer) === undefined) this.#resubscribeLater(active, peerId)
         },
       },
       this.#logger,
@@ -289,6 +316,25 @@ export class Exchange {
     download.addPeer(peer, (request, signal) =>
       client.fetch(download.releaseId, request.sha256, request.chunkIndex, signal),
     )
+  }
+
+  /** Opens a peer's have subscription again later, while the download runs and the peer stays. */
+  #resubscribeLater(active: ActiveDownload, peerId: PeerId): void {
+    const peer = peerId.toString()
+    const { download, retries } = active
+    if (!this.#started || download.finished || download.isBanned(peer)) return
+    if (this.#peers.get(peer) === undefined || retries.get(peer)?.timer !== undefined) return
+    const delayMs = retries.get(peer)?.delayMs ?? RESUBSCRIBE_FIRST_MS
+    const retry: { timer: NodeJS.Timeout | undefined; delayMs: number } = {
+      delayMs: Math.min(RESUBSCRIBE_MAX_MS, 2 * delayMs),
+      timer: setTimeout(() => {
+        retry.timer = undefined
+        const current = this.#peers.get(peer)
+        if (!this.#started || this.#downloads.get(download.releaseId) !== active) return
+        if (current !== undefined) this.#attach(active, current)
+      }, delayMs),
+    }
+    retries.set(peer, retry)
   }
 
   #client(peerId: PeerId): ChunkClient {

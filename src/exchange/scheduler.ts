@@ -41,6 +41,8 @@ interface Request {
   controller: AbortController
   timer: NodeJS.Timeout | undefined
   timeoutMs: number
+  /** bytes outstanding at that peer when it was asked, its own included */
+  queuedBytes: number
   /** timed out once: the chunk is asked elsewhere too, this request may still answer */
   late: boolean
   /** settled: answered, failed, timed out or cancelled; later outcomes are ignored */
@@ -369,6 +371,7 @@ export class Download extends EventEmitter<DownloadEvents> {
       controller: new AbortController(),
       timer: undefined,
       timeoutMs: 0,
+      queuedBytes: 0,
       late: false,
       settled: false,
     }
@@ -377,6 +380,7 @@ export class Download extends EventEmitter<DownloadEvents> {
     if (list === undefined) this.#requests.set(chunk, [request])
     else list.push(request)
     peer.begin(bytes, startedAt)
+    request.queuedBytes = peer.inFlightBytes
     this.#inFlight++
     this.#stats.requests++
     if (duplicate) this.#stats.duplicateRequests++
@@ -537,7 +541,7 @@ export class Download extends EventEmitter<DownloadEvents> {
     if (!request.late) {
       request.late = true
       this.#stats.timeouts++
-      peer.noteTimeout(chunk, request.startedAt, performance.now())
+      peer.noteTimeout(chunk, request.startedAt, request.queuedBytes, performance.now())
       if (peer.consecutiveTimeouts >= this.#opts.maxConsecutiveTimeouts) {
         const detail = `timed out ${peer.consecutiveTimeouts} times in a row, the last time with one request in flight`
         this.#ban(peer, 'stalled', detail)
@@ -553,6 +557,7 @@ export class Download extends EventEmitter<DownloadEvents> {
     }
     request.settled = true
     request.timer = undefined
+    peer.noteSlow(request.queuedBytes, performance.now() - request.startedAt)
     request.controller.abort(new Error('chunk request timed out'))
     this.#release(request, true)
     this.#schedulePump()

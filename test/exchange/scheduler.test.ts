@@ -244,7 +244,7 @@ describe('Download (scheduler)', () => {
     peer.begin(MiB, 0)
     peer.noteData(MiB, 250) // about 4 MiB/s
     assert.equal(peer.cap, 5, 'ceil of ~4.1 chunks a second')
-    peer.noteTimeout(3, 300, 5000)
+    peer.noteTimeout(3, 300, MiB, 310)
     assert.equal(peer.cap, 1)
     peer.noteSuccess()
     assert.equal(peer.cap, 2)
@@ -252,11 +252,11 @@ describe('Download (scheduler)', () => {
 
   it('counts a burst of timeouts of requests queued together as one strike', () => {
     const peer = new DownloadPeer('p', 8, 8, 1024, 1024)
-    peer.noteTimeout(0, 10, 1000)
-    peer.noteTimeout(1, 20, 1001)
-    peer.noteTimeout(2, 30, 1002)
+    peer.noteTimeout(0, 10, 1024, 1000)
+    peer.noteTimeout(1, 20, 1024, 1001)
+    peer.noteTimeout(2, 30, 1024, 1002)
     assert.equal(peer.consecutiveTimeouts, 1)
-    peer.noteTimeout(3, 1500, 3000)
+    peer.noteTimeout(3, 1500, 1024, 3000)
     assert.equal(peer.consecutiveTimeouts, 2)
   })
 

@@ -1,0 +1,6 @@
+import { memoryBenchmark } from './memory.js'
+import { streamBenchmark } from './stream.js'
+import type { Benchmark } from './types.js'
+
+/** Every benchmark `npm run bench -- <name>` knows, in the order `--help` lists them. */
+export const BENCHMARKS: readonly Benchmark[] = [streamBenchmark, memoryBenchmark]
