@@ -279,7 +279,7 @@ describe('hand-over across restarts', () => {
       const second = await startWithPv(floor, 'device', pv)
       assert.equal(await settled(second, id), 'installed')
       const record = await second.handover?.status()
-      assert.equal(record?.outcome?.status, 'UPDATED')
+      assert.equal(record?.outcome?.status, 'DONE')
       assert.equal(pv.count('PUT', '/objects/'), uploads)
       assert.equal(pv.count('PUT', '/steps/'), steps)
       assert.equal(pv.count('POST', '/commands'), 1)

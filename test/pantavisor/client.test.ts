@@ -280,7 +280,12 @@ describe('PvCtrlClient commands', () => {
     const { clock, sleeps } = virtualClock(() => emulator?.reboot())
     const setupResult = await setup(
       t,
-      { trials: { 'locals/hang': { outcome: 'rollback' } } },
+      {
+        trials: {
+          'locals/hang': { outcome: 'rollback', reboot: false },
+          'locals/next': { reboot: false },
+        },
+      },
       { clock },
     )
     emulator = setupResult.emulator
@@ -309,7 +314,7 @@ describe('PvCtrlClient commands', () => {
     const { clock, sleeps } = virtualClock()
     const { emulator, pv } = await setup(
       t,
-      { trials: { 'locals/hang': { outcome: 'rollback' } } },
+      { trials: { 'locals/hang': { outcome: 'rollback', reboot: false } } },
       { clock, maxBusyWaitMs: 1_000_000 },
     )
     await stage(pv, 'locals/hang', [randomBytes(10)])
@@ -334,7 +339,7 @@ describe('PvCtrlClient commands', () => {
     }
     const { emulator, pv } = await setup(
       t,
-      { trials: { 'locals/hang': { outcome: 'rollback' } } },
+      { trials: { 'locals/hang': { outcome: 'rollback', reboot: false } } },
       { signal: controller.signal, clock },
     )
     await stage(pv, 'locals/hang', [randomBytes(10)])
@@ -352,6 +357,8 @@ describe('PvCtrlClient commands', () => {
     const { emulator, pv } = await setup(t, {
       retryAfterSeconds: { updateRunning: 1 },
       delays: { testingMs: 300 },
+      // container-only trials: the socket stays up while the second command waits
+      trials: { 'locals/first': { reboot: false }, 'locals/second': { reboot: false } },
     })
     await stage(pv, 'locals/first', [randomBytes(10)])
     await stage(pv, 'locals/second', [randomBytes(10)])
@@ -369,7 +376,14 @@ describe('PvCtrlClient commands', () => {
 
 describe('PvCtrlClient trial outcome', () => {
   const outcomes: Array<[string, string, PvCtrlEmulatorOptions, string, string]> = [
-    ['UPDATED for LOCAL_RUN', 'LOCAL_RUN', {}, 'UPDATED', 'locals/r'],
+    [
+      'UPDATED for LOCAL_RUN without a reboot',
+      'LOCAL_RUN',
+      { trials: { 'locals/r': { reboot: false } } },
+      'UPDATED',
+      'locals/r',
+    ],
+    ['DONE for LOCAL_RUN of a first install (reboots)', 'LOCAL_RUN', {}, 'DONE', 'locals/r'],
     ['DONE for LOCAL_RUN_COMMIT', 'LOCAL_RUN_COMMIT', {}, 'DONE', 'locals/r'],
     [
       'ERROR for a failing trial',
@@ -410,7 +424,7 @@ describe('PvCtrlClient trial outcome', () => {
     }
     const setupResult = await setup(
       t,
-      { trials: { 'locals/hang': { outcome: 'rollback' } } },
+      { trials: { 'locals/hang': { outcome: 'rollback', reboot: false } } },
       { clock },
     )
     emulator = setupResult.emulator

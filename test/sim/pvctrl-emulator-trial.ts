@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises'
+import { rebootDecision } from './pvctrl-emulator-reboot.js'
 import {
   isSafeRelativePath,
   progressDocument,
@@ -17,7 +18,12 @@ export interface TrialScript {
    * @default 'success'
    */
   outcome?: 'success' | 'error' | 'wontgo' | 'rollback'
-  /** The revision changes the BSP or a system container, so even LOCAL_RUN reboots and ends DONE. @default false */
+  /**
+   * Overrides how LOCAL_RUN runs the revision: `true` reboots (ends DONE),
+   * `false` restarts containers only (ends UPDATED). LOCAL_RUN_COMMIT reboots
+   * regardless.
+   * @default decided as Pantavisor does, by comparing the state with the running one
+   */
   reboot?: boolean
   /** status-msg of an ERROR or WONTGO ending. @default Pantavisor's message for that case */
   statusMsg?: string
@@ -195,7 +201,9 @@ export class TrialEngine {
     const objects = stateObjects(state)
     if (objects === undefined) return this.progress(rev, 'WONTGO', 'State JSON has bad format')
 
-    const reboot = commit || script.reboot === true
+    const reboot =
+      commit ||
+      (script.reboot ?? rebootDecision(storage.readState(storage.device.revision), state).reboot)
     const missing = storage.linkObjects(rev, objects).length > 0
     this.update = { rev, reboot, objects: new Set(objects.values()), missing }
     storage.updateDevice({ trying: { rev, reboot } })

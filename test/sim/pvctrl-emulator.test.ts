@@ -86,6 +86,65 @@ async function stage(emulator: PvCtrlEmulator, rev: string, objects: Buffer[]): 
   return ids
 }
 
+/**
+ * Uploads a state made of `entries` as `rev`: a Buffer becomes an object
+ * under that key, anything else inline JSON.
+ */
+async function stageEntries(
+  emulator: PvCtrlEmulator,
+  rev: string,
+  entries: Record<string, Buffer | object>,
+): Promise<void> {
+  const state: Record<string, unknown> = { '#spec': SPEC }
+  for (const [key, value] of Object.entries(entries)) {
+    if (!Buffer.isBuffer(value)) {
+      state[key] = value
+      continue
+    }
+    assert.equal((await call(emulator, 'PUT', `/objects/${sha(value)}`, value)).status, 200)
+    state[key] = sha(value)
+  }
+  const bytes = JSON.stringify(state)
+  assert.equal((await call(emulator, 'PUT', `/steps/${rev}`, bytes)).status, 200)
+}
+
+/** Runs `rev` with LOCAL_RUN and resolves with its final status. */
+async function runToEnd(emulator: PvCtrlEmulator, rev: string): Promise<string> {
+  const ended = new Promise<string>(resolve => {
+    const onProgress = (event: ProgressEvent): void => {
+      if (
+        event.rev !== rev ||
+        !['DONE', 'UPDATED', 'ERROR', 'WONTGO'].includes(event.progress.status)
+      )
+        return
+      emulator.off('progress', onProgress)
+      resolve(event.progress.status)
+    }
+    emulator.on('progress', onProgress)
+  })
+  assert.equal((await call(emulator, 'POST', '/commands', command('LOCAL_RUN', rev))).status, 200)
+  return ended
+}
+
+/** A device that already runs a revision: BSP, device.json and two containers. */
+const BASE: Record<string, Buffer | object> = {
+  'bsp/run.json': { linux: 'kernel.img', initrd: 'pantavisor' },
+  'bsp/kernel.img': Buffer.from('kernel 1'),
+  'bsp/pantavisor': Buffer.from('initrd 1'),
+  'device.json': { groups: [{ name: 'app', status_goal: 'STARTED', timeout: 30 }] },
+  'app/run.json': { restart_policy: 'container', 'root-volume': 'root.squashfs' },
+  'app/root.squashfs': Buffer.from('app 1'),
+  'core/run.json': { restart_policy: 'system', 'root-volume': 'root.squashfs' },
+  'core/root.squashfs': Buffer.from('core 1'),
+}
+
+async function runningBase(t: TestContext, options: PvCtrlEmulatorOptions = {}) {
+  const emulator = await emulatorFor(t, options)
+  await stageEntries(emulator, 'locals/base', BASE)
+  assert.equal(await runToEnd(emulator, 'locals/base'), 'DONE')
+  return emulator
+}
+
 function statusesOf(emulator: PvCtrlEmulator, rev: string): string[] {
   const seen: string[] = []
   emulator.on('progress', (event: ProgressEvent) => {
@@ -304,8 +363,8 @@ describe('pv-ctrl emulator: commands and trials', () => {
   })
 
   it('runs LOCAL_RUN through NEW, INPROGRESS, TESTING to UPDATED and switches the revision', async t => {
-    const emulator = await emulatorFor(t)
-    await stage(emulator, 'locals/r1', [randomBytes(100)])
+    const emulator = await runningBase(t)
+    await stageEntries(emulator, 'locals/r1', { ...BASE, 'app/root.squashfs': randomBytes(100) })
     const seen = statusesOf(emulator, 'locals/r1')
     assert.equal(
       (await call(emulator, 'POST', '/commands', command('LOCAL_RUN', 'locals/r1'))).status,
@@ -334,8 +393,8 @@ describe('pv-ctrl emulator: commands and trials', () => {
   })
 
   it('ends LOCAL_RUN DONE when the script says the revision needs a reboot', async t => {
-    const emulator = await emulatorFor(t, { trials: { 'locals/bsp': { reboot: true } } })
-    await stage(emulator, 'locals/bsp', [randomBytes(100)])
+    const emulator = await runningBase(t, { trials: { 'locals/bsp': { reboot: true } } })
+    await stageEntries(emulator, 'locals/bsp', { ...BASE, 'app/root.squashfs': randomBytes(100) })
     await call(emulator, 'POST', '/commands', command('LOCAL_RUN', 'locals/bsp'))
     const done = await emulator.waitFor('DONE', 'locals/bsp')
     assert.equal(done.progress.progress, 100)
@@ -348,7 +407,7 @@ describe('pv-ctrl emulator: commands and trials', () => {
     await call(emulator, 'POST', '/commands', command('LOCAL_RUN', 'locals/crash'))
     const end = await emulator.waitFor('ERROR', 'locals/crash')
     assert.equal(end.progress['status-msg'], 'A container could not be started')
-    assert.deepEqual(seen, ['INPROGRESS', 'TESTING', 'ERROR'])
+    assert.deepEqual(seen, ['INPROGRESS', 'INPROGRESS', 'TESTING', 'ERROR'])
     assert.equal(await runningRevision(emulator), 0)
   })
 
@@ -388,7 +447,10 @@ describe('pv-ctrl emulator: commands and trials', () => {
   })
 
   it('answers 503 with Retry-After 600 to LOCAL_RUN while a trial runs', async t => {
-    const emulator = await emulatorFor(t, { trials: { 'locals/hang': { outcome: 'rollback' } } })
+    // a hang while only containers restart; a rebooting one would be rolled back at once
+    const emulator = await emulatorFor(t, {
+      trials: { 'locals/hang': { outcome: 'rollback', reboot: false } },
+    })
     await stage(emulator, 'locals/hang', [randomBytes(100)])
     await stage(emulator, 'locals/next', [randomBytes(100)])
     await call(emulator, 'POST', '/commands', command('LOCAL_RUN', 'locals/hang'))
@@ -425,6 +487,60 @@ describe('pv-ctrl emulator: commands and trials', () => {
   })
 })
 
+describe('pv-ctrl emulator: reboot or restart, as the change decides', () => {
+  it('reboots for the first install, with nothing running yet', async t => {
+    const emulator = await emulatorFor(t, { rebootDuringTrial: true })
+    await stageEntries(emulator, 'locals/first', { 'app/root.squashfs': randomBytes(10) })
+    const downs: string[] = []
+    emulator.on('down', () => downs.push('down'))
+    assert.equal(await runToEnd(emulator, 'locals/first'), 'DONE')
+    assert.deepEqual(downs, ['down'])
+  })
+
+  it('restarts only the container when one container changed, without taking the socket down', async t => {
+    const emulator = await runningBase(t, { rebootDuringTrial: true })
+    await stageEntries(emulator, 'locals/app2', { ...BASE, 'app/root.squashfs': randomBytes(10) })
+    const downs: string[] = []
+    emulator.on('down', () => downs.push('down'))
+    assert.equal(await runToEnd(emulator, 'locals/app2'), 'UPDATED')
+    assert.deepEqual(downs, [])
+    assert.equal(emulator.revision, 'locals/app2')
+  })
+
+  it('restarts the container when only its _config overlay changed', async t => {
+    const emulator = await runningBase(t)
+    await stageEntries(emulator, 'locals/conf', {
+      ...BASE,
+      '_config/app/etc/x.conf': randomBytes(5),
+    })
+    assert.equal(await runToEnd(emulator, 'locals/conf'), 'UPDATED')
+  })
+
+  it('reboots when a BSP object changed', async t => {
+    const emulator = await runningBase(t)
+    await stageEntries(emulator, 'locals/kernel', { ...BASE, 'bsp/kernel.img': randomBytes(10) })
+    assert.equal(await runToEnd(emulator, 'locals/kernel'), 'DONE')
+  })
+
+  it('reboots when a top-level key (device.json) changed', async t => {
+    const emulator = await runningBase(t)
+    await stageEntries(emulator, 'locals/groups', { ...BASE, 'device.json': { groups: [] } })
+    assert.equal(await runToEnd(emulator, 'locals/groups'), 'DONE')
+  })
+
+  it('reboots when a container with restart_policy system changed', async t => {
+    const emulator = await runningBase(t)
+    await stageEntries(emulator, 'locals/core2', { ...BASE, 'core/root.squashfs': randomBytes(10) })
+    assert.equal(await runToEnd(emulator, 'locals/core2'), 'DONE')
+  })
+
+  it('follows a script that says no reboot even when the BSP changed', async t => {
+    const emulator = await runningBase(t, { trials: { 'locals/noreboot': { reboot: false } } })
+    await stageEntries(emulator, 'locals/noreboot', { ...BASE, 'bsp/kernel.img': randomBytes(10) })
+    assert.equal(await runToEnd(emulator, 'locals/noreboot'), 'UPDATED')
+  })
+})
+
 describe('pv-ctrl emulator: garbage collection', () => {
   it('deletes objects uploaded for a revision not yet run, and that step', async t => {
     const emulator = await emulatorFor(t)
@@ -443,7 +559,7 @@ describe('pv-ctrl emulator: garbage collection', () => {
     const emulator = await emulatorFor(t)
     const [kept] = await stage(emulator, 'locals/live', [randomBytes(700)])
     await call(emulator, 'POST', '/commands', command('LOCAL_RUN', 'locals/live'))
-    await emulator.waitFor('UPDATED', 'locals/live')
+    await emulator.waitFor('DONE', 'locals/live')
     const stray = randomBytes(50)
     await call(emulator, 'PUT', `/objects/${sha(stray)}`, stray)
     const answer = await call(emulator, 'POST', '/storage/gc')
@@ -531,7 +647,10 @@ describe('pv-ctrl emulator: reboots', () => {
   })
 
   it('comes back from reboot() with ERROR "Unexpected rollback" for a hanging revision', async t => {
-    const emulator = await emulatorFor(t, { trials: { 'locals/hang': { outcome: 'rollback' } } })
+    // a hang while only containers restart; a rebooting one would be rolled back at once
+    const emulator = await emulatorFor(t, {
+      trials: { 'locals/hang': { outcome: 'rollback', reboot: false } },
+    })
     await stage(emulator, 'locals/hang', [randomBytes(100)])
     await call(emulator, 'POST', '/commands', command('LOCAL_RUN', 'locals/hang'))
     await emulator.waitFor('TESTING', 'locals/hang')

@@ -20,7 +20,9 @@ export type { ProgressDocument } from './pvctrl-emulator-storage.js'
  * A stand-in for Pantavisor's control socket, faithful to the endpoint table,
  * status codes and progress flow of the C code (docs/pantavisor.md): objects
  * and trails live on disk in Pantavisor's layout, uploads are streamed and
- * hashed, LOCAL_RUN runs a timed trial, GC deletes what no run revision links.
+ * hashed, LOCAL_RUN runs a timed trial that reboots (DONE) or restarts
+ * containers only (UPDATED) as the difference from the running revision
+ * decides, GC deletes what no run revision links.
  */
 export interface PvCtrlEmulatorOptions {
   /**
@@ -54,7 +56,8 @@ export interface PvCtrlEmulatorOptions {
   trials?: Record<string, TrialScript>
   /**
    * Take the socket away during the trial's own reboot (LOCAL_RUN_COMMIT, or a
-   * script with `reboot`), as a real device does. @default false
+   * LOCAL_RUN that changes the BSP, a top-level key or a system container, or
+   * the first install), as a real device does. @default false
    */
   rebootDuringTrial?: boolean
   /**
