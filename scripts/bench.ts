@@ -1,13 +1,14 @@
 /**
  * `npm run bench -- <name> [--json] [options]`: one of the benchmarks listed in
  * scripts/bench/benchmarks.ts. Each prints what it measured and, last, one JSON line with its
- * figures; with --json that line is all it prints (use `npm run -s` to drop npm's own header).
+ * figures (one per case for those that measure several); with --json those lines are all it
+ * prints (use `npm run -s` to drop npm's own header).
  */
 import { Command, CommanderError } from 'commander'
 import { BENCHMARKS } from './bench/benchmarks.js'
 import type { BenchResult } from './bench/types.js'
 
-function program(done: (result: Promise<BenchResult>) => void): Command {
+function program(done: (result: Promise<BenchResult | readonly BenchResult[]>) => void): Command {
   const root = new Command('bench')
     .description('pvswarm benchmarks: each prints one JSON line with its figures')
     .exitOverride()
@@ -31,7 +32,7 @@ function program(done: (result: Promise<BenchResult>) => void): Command {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let running: Promise<BenchResult> | undefined
+  let running: Promise<BenchResult | readonly BenchResult[]> | undefined
   const command = program(result => (running = result))
   try {
     await command.parseAsync(argv)
@@ -44,7 +45,9 @@ async function main(argv: string[]): Promise<number> {
     return 2
   }
   const result = await running
-  process.stdout.write(`${JSON.stringify(result)}\n`)
+  for (const line of Array.isArray(result) ? result : [result]) {
+    process.stdout.write(`${JSON.stringify(line)}\n`)
+  }
   return 0
 }
 

@@ -1,6 +1,9 @@
 import type { Command } from 'commander'
 
-/** What every benchmark prints last: one JSON object naming the benchmark. */
+/**
+ * What every benchmark prints last: one JSON object naming the benchmark, or one per case
+ * measured (a fleet size, a revision pair).
+ */
 export type BenchResult = { bench: string } & Record<string, unknown>
 
 /** Where a benchmark says what it is doing and what each run measured. */
@@ -19,6 +22,9 @@ export interface Benchmark {
   summary: string
   /** adds the benchmark's own options to its command (`--json` is already there) */
   options(command: Command): Command
-  /** runs the benchmark with its parsed options; resolves with the result line */
-  run(options: Record<string, unknown>, reporter: BenchReporter): Promise<BenchResult>
+  /** runs the benchmark with its parsed options; resolves with the result line (or lines) */
+  run(
+    options: Record<string, unknown>,
+    reporter: BenchReporter,
+  ): Promise<BenchResult | readonly BenchResult[]>
 }
