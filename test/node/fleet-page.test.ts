@@ -125,7 +125,7 @@ describe('fleet page', () => {
         installed: '#9',
         percent: '100%',
         state: 'installed',
-        trial: 'installed (UPDATED)',
+        trial: 'installed (DONE)',
         width: 'width: 100%;',
       },
       {
@@ -133,7 +133,7 @@ describe('fleet page', () => {
         installed: '#9',
         percent: '100%',
         state: 'installed',
-        trial: 'installed (UPDATED)',
+        trial: 'installed (DONE)',
         width: 'width: 100%;',
       },
       {
@@ -141,7 +141,7 @@ describe('fleet page', () => {
         installed: '#9',
         percent: '100%',
         state: 'installed',
-        trial: 'installed (UPDATED)',
+        trial: 'installed (DONE)',
         width: 'width: 100%;',
       },
     ])
