@@ -71,6 +71,13 @@ export const daemonConfigSchema = z
 
 export type DaemonConfig = z.infer<typeof daemonConfigSchema>
 
+/** Settings without a default, with the flag that gives each. */
+const REQUIRED_SETTINGS: ReadonlyArray<[string, string]> = [
+  ['data', '--data'],
+  ['fleet', '--fleet'],
+  ['trust', '--trust'],
+]
+
 /** Reads a JSON config file (every field optional there). */
 export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
   let document: unknown
@@ -95,6 +102,12 @@ export function resolveDaemonConfig(
   for (const [key, value] of Object.entries(fromFlags)) {
     const emptyList = Array.isArray(value) && value.length === 0
     if (value !== undefined && !emptyList) merged[key] = value
+  }
+  const missing = REQUIRED_SETTINGS.filter(([key]) => merged[key] === undefined)
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `${where}: missing ${missing.map(([, flag]) => flag).join(', ')} (a flag or a setting in the config file)`,
+    )
   }
   const parsed = daemonConfigSchema.safeParse(merged)
   if (!parsed.success) {

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { constants as fsConstants } from 'node:fs'
-import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { chmod, link, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { IDENTITY_FILE } from './constants.js'
 import { IdentityFileError } from './errors.js'
+import { makeDirectory } from '../util/make-directory.js'
 
 const OWNER_ONLY = 0o600
 
@@ -37,7 +38,7 @@ export async function loadOrCreateIdentity(
     return existing
   }
 
-  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  await makeDirectory(dataDir, 0o700)
   const key = await generateKeyPair('Ed25519')
   const temp = join(dataDir, `.${IDENTITY_FILE}.${randomBytes(6).toString('hex')}.tmp`)
   const file = await open(

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events'
 import { watch, type FSWatcher } from 'node:fs'
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises'
+import { readFile, readdir, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { encodeRelease, parseRelease, releaseId, type Release } from '../release/index.js'
 import { writeFileAtomically } from '../util/atomic-file.js'
+import { makeDirectory } from '../util/make-directory.js'
 
 /**
  * Seeds reach a device through `<data>/incoming/`: `pvswarm seed` drops a
@@ -37,7 +38,7 @@ export async function dropSeedRequest(
   revisionPath: string,
 ): Promise<string> {
   const dir = incomingDir(dataDir)
-  await mkdir(dir, { recursive: true })
+  await makeDirectory(dir)
   const id = releaseId(release)
   await rm(resultPath(dataDir, id), { force: true })
   const request = {
@@ -84,7 +85,7 @@ export class IncomingSeeds extends EventEmitter<{ result: [SeedResult] }> {
   }
 
   async start(): Promise<void> {
-    await mkdir(this.#dir, { recursive: true })
+    await makeDirectory(this.#dir)
     this.#watcher = watch(this.#dir, () => this.#scan())
     this.#watcher.on('error', err => this.#log.warn({ err: err.message }, 'incoming watch failed'))
     this.#scan()

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm } from 'node:fs/promises'
+import { readdir, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import {
   bitmapOf,
@@ -27,6 +27,7 @@ import { PartialHandle } from './partial-handle.js'
 import { ReleaseFiles } from './releases.js'
 import { Serial } from './serial.js'
 import { SpaceLedger, statFreeBytes } from './space.js'
+import { makeDirectory } from '../util/make-directory.js'
 
 /** The Store behind openStore(). */
 export class DiskStore implements Store {
@@ -57,8 +58,8 @@ export class DiskStore implements Store {
       throw new RangeError(`reserveBytes ${reserveBytes} is not a non-negative integer`)
     }
     const layout = new Layout(resolve(options.dataDir))
-    await mkdir(layout.dataDir, { recursive: true, mode: DIR_MODE })
-    for (const dir of layout.directories) await mkdir(dir, { recursive: true, mode: DIR_MODE })
+    await makeDirectory(layout.dataDir, DIR_MODE)
+    for (const dir of layout.directories) await makeDirectory(dir, DIR_MODE)
 
     const statFree = options.statFreeBytes ?? statFreeBytes
     const ledger = new SpaceLedger(layout.dataDir, reserveBytes, statFree)
