@@ -75,6 +75,12 @@ export async function receiveInto(
   limitBytes: number,
 ): Promise<ReceiveResult> {
   const out = createWriteStream(path)
+  // an upload cut short destroys the file stream while a write may be pending;
+  // that write's late error is expected and must not crash the emulator
+  let fileError: Error | undefined
+  out.on('error', err => {
+    fileError = err
+  })
   const hash = createHash('sha256')
   let written = 0
   let full = false
@@ -95,6 +101,7 @@ export async function receiveInto(
   }
   out.end()
   await once(out, 'close')
+  if (fileError !== undefined) return { outcome: 'broken' }
   if (full) return { outcome: 'no-space', bytes: written }
   return { outcome: 'stored', sha256: hash.digest('hex'), bytes: written }
 }
