@@ -15,15 +15,4 @@ export function warn(message: string): void {
   process.stderr.write(`pvswarm: warning: ${oneLine(message)}\n`)
 }
 
-/** `1536` → `1.50 KiB`, for human-readable summaries. */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB']
-  let value = bytes / 1024
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`
-}
+export { formatBytes } from '../util/format.js'

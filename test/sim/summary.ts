@@ -1,6 +1,7 @@
 import { basename } from 'node:path'
 import type { FleetRunResult } from './fleet-run.js'
 import type { CpuUse, SequenceResult } from './fleet-types.js'
+import { formatBytes as formatBinaryBytes } from '../../src/util/format.js'
 
 /** The `--json` line of `npm run sim`, fields in the order issue 5 gives them. */
 export interface SimJsonLine {
@@ -152,15 +153,7 @@ export function formatCpu(cpu: CpuUse): string {
 
 /** 1536 → "1.5 KiB"; binary units, one decimal. */
 export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB']
-  let value = bytes / 1024
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${value.toFixed(1)} ${units[unit]}`
+  return formatBinaryBytes(bytes, 1)
 }
 
 function seconds(value: number | null): string {
