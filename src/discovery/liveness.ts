@@ -9,8 +9,10 @@ import { DiscoveryOptionsError, PeerUnresponsiveError } from './errors.js'
  * peer in about 2 x (intervalMs + timeoutMs) ≈ 10 s.
  *
  * A ping shares the TCP connection with chunk transfers and queues behind
- * them; on a link slower than ~10 Mbit/s under full load, raise `timeoutMs`
- * or a busy peer will be taken for a dead one.
+ * them: on a slow link under full load it can wait many seconds in the send
+ * buffers of either side. So a ping counts as missed only when nothing else
+ * was heard from the peer either (see `noteActivity`): traffic proves it alive
+ * as well as a pong does.
  */
 export interface LivenessOptions {
   /** Time between two pings of one peer. @default 2_000 */
@@ -19,12 +21,19 @@ export interface LivenessOptions {
   timeoutMs?: number
   /** Consecutive missed pings after which the peer is hung up on. @default 2 */
   missesBeforeHangUp?: number
+  /**
+   * A ping that goes unanswered is forgiven when the peer was heard from this
+   * recently (any protocol traffic reported through `noteActivity`).
+   * @default 10_000
+   */
+  activityGraceMs?: number
 }
 
 export const LIVENESS_DEFAULTS: Required<LivenessOptions> = {
   intervalMs: 2_000,
   timeoutMs: 3_000,
   missesBeforeHangUp: 2,
+  activityGraceMs: 10_000,
 }
 
 export type LivenessLibp2p = Libp2p<{ ping: Ping }>
@@ -40,6 +49,8 @@ export class Liveness {
   readonly #onUnresponsive: (peerId: PeerId, missedPings: number) => void
   readonly #misses = new Map<string, number>()
   readonly #inFlight = new Map<string, AbortController>()
+  /** peer id → performance.now() of the last traffic reported from it */
+  readonly #heardAt = new Map<string, number>()
   #timer?: NodeJS.Timeout
   #running = false
 
@@ -70,10 +81,18 @@ export class Liveness {
     }
     this.#inFlight.clear()
     this.#misses.clear()
+    this.#heardAt.clear()
+  }
+
+  /** Something arrived from `peer` (a chunk, a request, a have-map update): it is alive. */
+  noteActivity(peer: string): void {
+    if (this.#running) this.#heardAt.set(peer, performance.now())
   }
 
   readonly #onDisconnect = (event: CustomEvent<PeerId>): void => {
-    this.#misses.delete(event.detail.toString())
+    const id = event.detail.toString()
+    this.#misses.delete(id)
+    this.#heardAt.delete(id)
   }
 
   #scheduleRound(): void {
@@ -111,6 +130,12 @@ export class Liveness {
         this.#misses.delete(id) // it negotiated, so it is alive
         return
       }
+      const heardAt = this.#heardAt.get(id)
+      if (heardAt !== undefined && performance.now() - heardAt < this.#options.activityGraceMs) {
+        // the pong is stuck behind chunk data, but the peer is talking
+        this.#misses.delete(id)
+        return
+      }
       const misses = (this.#misses.get(id) ?? 0) + 1
       this.#misses.set(id, misses)
       this.#logger.debug({ peer: id, misses, err }, 'ping missed')
@@ -137,7 +162,12 @@ export class Liveness {
 }
 
 function checkOptions(options: Required<LivenessOptions>): Required<LivenessOptions> {
-  for (const field of ['intervalMs', 'timeoutMs', 'missesBeforeHangUp'] as const) {
+  for (const field of [
+    'intervalMs',
+    'timeoutMs',
+    'missesBeforeHangUp',
+    'activityGraceMs',
+  ] as const) {
     if (!(options[field] > 0)) {
       throw new DiscoveryOptionsError(`liveness.${field}: expected > 0, found ${options[field]}`)
     }

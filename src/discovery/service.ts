@@ -119,6 +119,14 @@ export class PeerDiscoveryService extends EventEmitter<DiscoveryEvents> {
     return this.#mdnsStarted
   }
 
+  /**
+   * Tells liveness that `peer` was just heard from (any protocol traffic), so a ping stuck behind
+   * chunk data on a loaded link does not get a live peer hung up on.
+   */
+  noteActivity(peer: string): void {
+    this.#liveness?.noteActivity(peer)
+  }
+
   async start(): Promise<void> {
     if (this.#running) {
       return

@@ -50,13 +50,17 @@ interface Pending {
 
 /**
  * Serves chunks of accepted releases over one long-lived stream per peer: requests are pipelined
- * and answered in order, each one only when the upload limiter gives a slot, and the next chunk is
- * not read from the store before the stream has taken the previous one.
+ * and taken in order, each one only when the upload limiter gives a slot, and the next chunk is
+ * not read from the store before the stream has taken the previous one. When the limiter's wait
+ * list is full the request is answered "busy" at once, so its asker turns to another peer instead
+ * of waiting. Chunks served fewer times get free slots first.
  */
 export class ChunkServer {
   readonly #init: ChunkServerInit
   readonly #objectsOf = new WeakMap<ReleaseContent, Map<string, number>>()
   readonly #byPeer = new Map<string, number>()
+  /** `<sha256>:<chunk>` → times this device began serving that chunk: the upload rank */
+  readonly #timesServed = new Map<string, number>()
   #bytesServed = 0
   #chunksServed = 0
 
@@ -169,8 +173,13 @@ export class ChunkServer {
       return this.#refuse(stream, request, 'bad-request')
     }
 
-    const done = await this.#init.limiter.acquire(signal)
+    const key = `${request.sha256}:${request.index}`
+    const slot = this.#init.limiter.acquire(() => this.#timesServed.get(key) ?? 0, signal)
+    if (slot === undefined) return this.#refuse(stream, request, 'busy')
+    const done = await slot
     try {
+      if (request.cancelled || signal.aborted) return
+      this.#timesServed.set(key, (this.#timesServed.get(key) ?? 0) + 1)
       const bytes = await this.#init.store.readChunk(
         request.sha256,
         request.index,
@@ -180,10 +189,11 @@ export class ChunkServer {
       await this.#init.limiter.throttle(bytes.byteLength, signal)
       if (request.cancelled || signal.aborted) return
       const accepted = stream.send(chunkDataFrame(request.id, bytes))
+      if (!accepted) await waitForDrain(stream, signal)
+      // counted once the stream took it all: a transfer cut short is not load carried
       this.#bytesServed += bytes.byteLength
       this.#chunksServed++
       this.#byPeer.set(peer, (this.#byPeer.get(peer) ?? 0) + bytes.byteLength)
-      if (!accepted) await waitForDrain(stream, signal)
     } finally {
       done()
     }

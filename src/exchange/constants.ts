@@ -29,7 +29,7 @@ export const RELEASE_ID = /^[0-9A-Za-z:_-]{1,128}$/
 
 /** Defaults of ExchangeOptions and DownloadOptions, in one place. */
 export const DEFAULTS = {
-  maxConcurrentUploads: 8,
+  maxConcurrentUploads: 3,
   uploadRateBytesPerSecond: 0,
   maxPipelinedRequests: 64,
   haveFlushIntervalMs: 100,

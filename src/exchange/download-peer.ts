@@ -11,6 +11,10 @@ const MIN_BUSY_MS = 10
  * stay well inside their timeouts and the rest goes to other peers.
  */
 const TARGET_QUEUE_MS = 1000
+/** A peer that answered "busy" is left alone this long at first… */
+const BUSY_FIRST_MS = 200
+/** …doubling with every further "busy" up to this, until it delivers a chunk. */
+const BUSY_MAX_MS = 3200
 
 /** What one download knows about one peer. Chunk positions are global (over all objects). */
 export class DownloadPeer {
@@ -37,6 +41,11 @@ export class DownloadPeer {
    * arrives: a crowded seed that has delivered nothing yet must not be judged by the initial guess.
    */
   #rateCeiling = Infinity
+  /** performance.now() of the last bytes seen on the chunk stream from this peer */
+  lastTrafficAt = -Infinity
+  /** performance.now() until which the peer said it is busy: asked nothing before then */
+  busyUntil = 0
+  #busyBackoffMs = BUSY_FIRST_MS
 
   constructor(
     readonly id: string,
@@ -61,8 +70,16 @@ export class DownloadPeer {
     return this.banned === undefined && this.fetcher !== undefined
   }
 
-  get freeSlots(): number {
-    return this.usable ? Math.max(0, this.cap - this.inFlight) : 0
+  /** Requests that may be sent to this peer at `now`. */
+  freeSlots(now: number): number {
+    if (!this.usable || now < this.busyUntil) return 0
+    return Math.max(0, this.cap - this.inFlight)
+  }
+
+  /** The peer answered "busy" at `now`: leave it alone for a while, longer each time in a row. */
+  noteBusy(now: number): void {
+    this.busyUntil = now + this.#busyBackoffMs
+    this.#busyBackoffMs = Math.min(BUSY_MAX_MS, 2 * this.#busyBackoffMs)
   }
 
   holds(globalIndex: number): boolean {
@@ -106,6 +123,7 @@ export class DownloadPeer {
     // a peer that delivers is slow at worst, not stalled: the measured rate takes over
     this.#rateCeiling = Infinity
     this.consecutiveTimeouts = 0
+    this.#busyBackoffMs = BUSY_FIRST_MS
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { PeerId } from '@libp2p/interface'
+import type { PeerId, Stream } from '@libp2p/interface'
 import { chunkCount } from '../release/index.js'
 import { ChunkClient } from './chunk-client.js'
 import { ChunkServer, type UploadStats } from './chunk-server.js'
@@ -21,7 +21,7 @@ import { UploadLimiter } from './upload-limiter.js'
 
 /** Tuning of the exchange as a whole. */
 export interface ExchangeOptions {
-  /** Chunk requests served at the same time, over all peers. @default 8 */
+  /** Chunk requests served at the same time, over all peers (as many more may wait). @default 3 */
   maxConcurrentUploads?: number
   /** Upload rate cap in bytes per second over all peers; 0 means none. @default 0 */
   uploadRateBytesPerSecond?: number
@@ -61,6 +61,11 @@ export interface ExchangeInit {
   offerRelease: OfferRelease
   options?: ExchangeOptions
   logger?: ExchangeLogger
+  /**
+   * Called with a peer id whenever a stream of this exchange receives bytes from that peer: proof
+   * of life for a liveness check whose pings queue behind chunk data on a loaded link.
+   */
+  onPeerActivity?: (peer: string) => void
 }
 
 const SILENT: ExchangeLogger = { debug() {}, info() {}, warn() {} }
@@ -98,10 +103,17 @@ export class Exchange {
   readonly #peers = new Map<string, PeerId>()
   readonly #downloads = new Map<string, ActiveDownload>()
   readonly #announcing = new Map<string, { again: boolean }>()
+  /** the node, as the have and chunk clients see it: streams they open report their traffic */
+  readonly #dialer: ExchangeNode
   #started = false
 
   constructor(init: ExchangeInit) {
     this.#init = init
+    this.#dialer = reportingTraffic(init.node, (peer, protocol) => {
+      init.onPeerActivity?.(peer)
+      if (protocol !== CHUNK_PROTOCOL) return
+      for (const active of this.#downloads.values()) active.download.noteTraffic(peer)
+    })
     this.#options = init.options ?? {}
     this.#logger = init.logger ?? SILENT
     const options = this.#options
@@ -135,6 +147,7 @@ export class Exchange {
       rememberedReleaseIds: options.rememberedReleaseIds ?? DEFAULTS.rememberedReleaseIds,
       timeoutMs: options.releaseExchangeTimeoutMs ?? DEFAULTS.releaseExchangeTimeoutMs,
       onAccepted: () => void this.announce(),
+      onAnnounced: (releaseIds, from) => this.#peerHolds(releaseIds, from),
       logger: this.#logger,
     })
   }
@@ -154,14 +167,18 @@ export class Exchange {
     await node.handle(
       HAVE_PROTOCOL,
       (stream, connection) => {
-        this.#haves.handle(stream, connection.remotePeer.toString())
+        const peer = connection.remotePeer.toString()
+        this.#watch(stream, peer)
+        this.#haves.handle(stream, peer)
       },
       { maxInboundStreams: 32, maxOutboundStreams: 32 },
     )
     await node.handle(
       CHUNK_PROTOCOL,
       (stream, connection) => {
-        this.#chunks.handle(stream, connection.remotePeer.toString())
+        const peer = connection.remotePeer.toString()
+        this.#watch(stream, peer)
+        this.#chunks.handle(stream, peer)
       },
       { maxInboundStreams: 8, maxOutboundStreams: 8 },
     )
@@ -284,7 +301,7 @@ export class Exchange {
     if (subscriptions.has(peer) || download.isBanned(peer) || download.finished) return
     const counts = release.objects.map(object => chunkCount(object.size, release.chunkBytes))
     const subscription = subscribeHave(
-      this.#init.node,
+      this.#dialer,
       peerId,
       download.releaseId,
       counts,
@@ -318,6 +335,24 @@ export class Exchange {
     )
   }
 
+  /**
+   * A peer says it holds these releases: a download of one that has no have subscription with it
+   * (refused earlier, because the peer had not accepted the release yet) opens one now instead of
+   * at its next retry, so chunks start flowing between neighbours as soon as they can.
+   */
+  #peerHolds(releaseIds: string[], peerId: PeerId): void {
+    const peer = peerId.toString()
+    if (!this.#started || !this.#peers.has(peer)) return
+    for (const releaseId of releaseIds) {
+      const active = this.#downloads.get(releaseId)
+      if (active === undefined || active.subscriptions.has(peer)) continue
+      const retry = active.retries.get(peer)
+      clearTimeout(retry?.timer)
+      active.retries.delete(peer)
+      this.#attach(active, peerId)
+    }
+  }
+
   /** Opens a peer's have subscription again later, while the download runs and the peer stays. */
   #resubscribeLater(active: ActiveDownload, peerId: PeerId): void {
     const peer = peerId.toString()
@@ -337,14 +372,47 @@ export class Exchange {
     retries.set(peer, retry)
   }
 
+  #watch(stream: Stream, peer: string): void {
+    const report = this.#init.onPeerActivity
+    if (report !== undefined) stream.addEventListener('message', () => report(peer))
+  }
+
   #client(peerId: PeerId): ChunkClient {
     const peer = peerId.toString()
     let client = this.#clients.get(peer)
     if (client === undefined) {
-      client = new ChunkClient(this.#init.node, peerId, this.#logger)
+      client = new ChunkClient(this.#dialer, peerId, this.#logger)
       this.#clients.set(peer, client)
     }
     return client
+  }
+}
+
+/**
+ * `node`, except that the streams its dialProtocol opens call `onTraffic` with the peer id and the
+ * negotiated protocol on every message.
+ */
+function reportingTraffic(
+  node: ExchangeNode,
+  onTraffic: (peer: string, protocol: string) => void,
+): ExchangeNode {
+  return {
+    get peerId() {
+      return node.peerId
+    },
+    handle: (...args) => node.handle(...args),
+    unhandle: (...args) => node.unhandle(...args),
+    getConnections: peerId => node.getConnections(peerId),
+    getPeers: () => node.getPeers(),
+    addEventListener: node.addEventListener.bind(node),
+    removeEventListener: node.removeEventListener.bind(node),
+    dialProtocol: async (peer, protocols, options) => {
+      const stream = await node.dialProtocol(peer, protocols, options)
+      // the clients of this exchange dial peer ids, never bare addresses
+      const id = peer.toString()
+      stream.addEventListener('message', () => onTraffic(id, stream.protocol))
+      return stream
+    },
   }
 }
 

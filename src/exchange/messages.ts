@@ -64,12 +64,17 @@ export const chunkRequest = z.discriminatedUnion('t', [
 export type ChunkRequest = z.infer<typeof chunkRequest>
 
 /** Why a server did not send a chunk. */
-export type ChunkRefusal = 'not-servable' | 'missing' | 'bad-request'
+/**
+ * Why a chunk request was refused: the release is not served here, the chunk is not held (yet),
+ * the request names no chunk of the release, or every upload slot and wait place is taken (ask
+ * someone else, or again a little later).
+ */
+export type ChunkRefusal = 'not-servable' | 'missing' | 'bad-request' | 'busy'
 
 export const chunkError = z.object({
   t: z.literal('err'),
   id: count,
-  code: z.enum(['not-servable', 'missing', 'bad-request']),
+  code: z.enum(['not-servable', 'missing', 'bad-request', 'busy']),
 })
 export type ChunkError = z.infer<typeof chunkError>
 

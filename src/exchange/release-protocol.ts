@@ -37,6 +37,8 @@ export interface ReleaseAnnouncerInit {
   timeoutMs: number
   /** a release from a peer was accepted here: pass it on */
   onAccepted(releaseId: string, from: PeerId): void
+  /** a peer announced the releases it holds (its have-map of them may now be asked for) */
+  onAnnounced?(releaseIds: string[], from: PeerId): void
   logger: ExchangeLogger
 }
 
@@ -92,6 +94,10 @@ export class ReleaseAnnouncer {
     const message = this.#control(first)
     if (message.t !== 'announce')
       throw new ProtocolViolationError(RELEASE_PROTOCOL, 'expected announce')
+    this.init.onAnnounced?.(
+      message.releases.map(summary => summary.releaseId),
+      from,
+    )
 
     const wanted = await this.#choose(message.releases, from)
     for (const id of wanted) this.#seen.set(id, 'fetching')

@@ -45,6 +45,8 @@ interface Request {
   queuedBytes: number
   /** timed out once: the chunk is asked elsewhere too, this request may still answer */
   late: boolean
+  /** given a second timeout once because the peer was still sending when the first expired */
+  extended: boolean
   /** settled: answered, failed, timed out or cancelled; later outcomes are ignored */
   settled: boolean
 }
@@ -238,6 +240,15 @@ export class Download extends EventEmitter<DownloadEvents> {
     this.#schedulePump()
   }
 
+  /**
+   * Bytes are arriving on the chunk stream from `peer` (any answer to this download or another):
+   * it is slow, not stalled, so a request of it that runs out of time gets one more.
+   */
+  noteTraffic(peer: string): void {
+    const state = this.#peers.get(peer)
+    if (state !== undefined) state.lastTrafficAt = performance.now()
+  }
+
   isBanned(peer: string): boolean {
     return this.#peers.get(peer)?.banned !== undefined
   }
@@ -284,7 +295,7 @@ export class Download extends EventEmitter<DownloadEvents> {
         progressed = false
         for (const peer of this.#shuffledPeers()) {
           if (this.#inFlight >= this.#maxInFlight) break
-          if (peer.freeSlots === 0) continue
+          if (peer.freeSlots(now) === 0) continue
           const asked = (chunk: number): boolean =>
             this.#requests.get(chunk)?.some(request => request.peer === peer) ?? false
           const rare = this.#table.pickRarest(peer, allowAvoided, this.#opts.random, now, asked)
@@ -306,7 +317,8 @@ export class Download extends EventEmitter<DownloadEvents> {
   }
 
   #shuffledPeers(): DownloadPeer[] {
-    const peers = [...this.#peers.values()].filter(peer => peer.freeSlots > 0)
+    const now = performance.now()
+    const peers = [...this.#peers.values()].filter(peer => peer.freeSlots(now) > 0)
     for (let i = peers.length - 1; i > 0; i--) {
       const j = Math.floor(this.#opts.random() * (i + 1))
       ;[peers[i], peers[j]] = [peers[j]!, peers[i]!]
@@ -373,6 +385,7 @@ export class Download extends EventEmitter<DownloadEvents> {
       timeoutMs: 0,
       queuedBytes: 0,
       late: false,
+      extended: false,
       settled: false,
     }
     this.#table.setState(chunk, ChunkState.Requested)
@@ -517,7 +530,11 @@ export class Download extends EventEmitter<DownloadEvents> {
     request.settled = true
     const { peer, chunk } = request
     this.#release(request, true)
-    if (err instanceof ChunkRefusedError) {
+    if (err instanceof ChunkRefusedError && err.reason === 'busy') {
+      // no fault: its upload slots are taken; others are asked meanwhile
+      peer.noteBusy(performance.now())
+      this.#wakeAt(peer.busyUntil)
+    } else if (err instanceof ChunkRefusedError) {
       // the peer's have-map promised more than it serves: believe the refusal
       this.#table.forget(peer, chunk)
     } else {
@@ -531,17 +548,25 @@ export class Download extends EventEmitter<DownloadEvents> {
   }
 
   /**
-   * First timeout: the chunk is asked elsewhere at once, but this request stays open in case its
-   * answer is merely slow (the bytes may already be on their way). Second, after
-   * HARD_TIMEOUT_FACTOR times as long again: it is cancelled.
+   * First timeout: if the peer is still sending (answers to earlier requests are arriving), the
+   * request gets its time once more. Then the chunk is asked elsewhere at once, but this request
+   * stays open in case its answer is merely slow (the bytes may already be on their way). Last,
+   * after HARD_TIMEOUT_FACTOR times as long again: it is cancelled.
    */
   #onTimeout(request: Request): void {
     if (request.settled || this.#finished) return
     const { peer, chunk } = request
+    const now = performance.now()
+    if (!request.extended && now - peer.lastTrafficAt < request.timeoutMs) {
+      // queued behind answers still coming in: asking elsewhere now would fetch it twice
+      request.extended = true
+      request.timer = setTimeout(() => this.#onTimeout(request), request.timeoutMs)
+      return
+    }
     if (!request.late) {
       request.late = true
       this.#stats.timeouts++
-      peer.noteTimeout(chunk, request.startedAt, request.queuedBytes, performance.now())
+      peer.noteTimeout(chunk, request.startedAt, request.queuedBytes, now)
       if (peer.consecutiveTimeouts >= this.#opts.maxConsecutiveTimeouts) {
         const detail = `timed out ${peer.consecutiveTimeouts} times in a row, the last time with one request in flight`
         this.#ban(peer, 'stalled', detail)
@@ -557,7 +582,7 @@ export class Download extends EventEmitter<DownloadEvents> {
     }
     request.settled = true
     request.timer = undefined
-    peer.noteSlow(request.queuedBytes, performance.now() - request.startedAt)
+    peer.noteSlow(request.queuedBytes, now - request.startedAt)
     request.controller.abort(new Error('chunk request timed out'))
     this.#release(request, true)
     this.#schedulePump()
@@ -636,8 +661,18 @@ export class Download extends EventEmitter<DownloadEvents> {
     if (this.#finished || this.#table.chunksDone < this.#table.total) return
     this.#finished = true
     this.#clearTimers()
+    const { requests, duplicateRequests, duplicateBytes, cancelledRequests, timeouts } =
+      this.#stats
     this.#logger?.info(
-      { releaseId: this.releaseId, chunks: this.#table.total, requests: this.#stats.requests },
+      {
+        releaseId: this.releaseId,
+        chunks: this.#table.total,
+        requests,
+        duplicateRequests,
+        duplicateBytes,
+        cancelledRequests,
+        timeouts,
+      },
       'download complete',
     )
     this.#resolve(this.stats())

@@ -37,6 +37,8 @@ export interface DeviceNetwork {
   }
   start(): Promise<void>
   stop(): Promise<void>
+  /** `peer` was just heard from on an exchange stream (liveness takes it as a sign of life) */
+  notePeerActivity?(peer: string): void
 }
 
 /** Called once a release is complete in the store; resolves when this device is done with it. */
@@ -110,6 +112,9 @@ export class Device extends EventEmitter<DeviceEvents> {
         isSeed: id => this.releases.record(id)?.seeded === true,
       },
       logger: init.logger.child({ room: 'exchange' }),
+      ...(network.notePeerActivity && {
+        onPeerActivity: (peer: string) => network.notePeerActivity?.(peer),
+      }),
     })
   }
 

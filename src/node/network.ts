@@ -26,5 +26,6 @@ export async function buildNetwork(
     libp2p: node.libp2p,
     start: () => node.start(),
     stop: () => node.stop(),
+    notePeerActivity: peer => node.discovery.noteActivity(peer),
   }
 }
