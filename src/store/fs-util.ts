@@ -100,6 +100,33 @@ export async function writeAll(
   }
 }
 
+/**
+ * Write `pieces` back to back from `position` with vectored writes, so pieces that arrived
+ * apart need not be joined into one buffer first. A short write (the kernel may take part of a
+ * vector) continues where it stopped.
+ */
+export async function writevAll(
+  handle: FileHandle,
+  pieces: readonly Uint8Array[],
+  position: number,
+): Promise<void> {
+  let rest = pieces.filter(piece => piece.byteLength > 0)
+  let at = position
+  while (rest.length > 0) {
+    const { bytesWritten } = await handle.writev(rest, at)
+    if (bytesWritten === 0) throw new Error(`writev at ${at} wrote nothing`)
+    at += bytesWritten
+    let skipped = bytesWritten
+    let first = 0
+    while (first < rest.length && skipped >= rest[first]!.byteLength) {
+      skipped -= rest[first]!.byteLength
+      first++
+    }
+    rest = rest.slice(first)
+    if (skipped > 0) rest[0] = rest[0]!.subarray(skipped)
+  }
+}
+
 /** sha256 hex of bytes start…end (exclusive) of an open file, read in bounded pieces. */
 export async function hashRange(handle: FileHandle, start: number, end: number): Promise<string> {
   const hash = createHash('sha256')
