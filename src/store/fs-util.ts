@@ -76,14 +76,26 @@ export async function readAt(
   position: number,
   length: number,
 ): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(length)
+  return readInto(handle, Buffer.allocUnsafe(length), position, length)
+}
+
+/**
+ * Read `length` bytes at `position` into the start of `buffer` (at least that long); the part of
+ * `buffer` filled, shorter only if the file ends first.
+ */
+export async function readInto(
+  handle: FileHandle,
+  buffer: Buffer,
+  position: number,
+  length: number,
+): Promise<Buffer> {
   let filled = 0
   while (filled < length) {
     const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled)
     if (bytesRead === 0) break
     filled += bytesRead
   }
-  return filled === length ? buffer : buffer.subarray(0, filled)
+  return buffer.subarray(0, filled)
 }
 
 /** Write all of `bytes` at `position` (or at the file position when `position` is null). */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { chunkLengthOf, type ChunkedObjectSpec } from './chunks.js'
-import { readAt } from './fs-util.js'
+import { readInto } from './fs-util.js'
 
 /**
  * The sha256 of a whole object being filled, computed as its chunks arrive, so that publishing
@@ -92,11 +92,15 @@ export class InOrderObjectHash {
 
   async #readBack(): Promise<void> {
     const { size, chunkBytes } = this.spec
+    // one buffer for the whole run: with chunks landing in random order most of an object may
+    // be read back, and a fresh buffer per chunk would only be garbage for V8 to collect
+    let buffer: Buffer | undefined
     while (this.#behind()) {
       const index = this.#nextChunk
       const length = chunkLengthOf(size, chunkBytes, index)
+      buffer ??= Buffer.allocUnsafe(Math.max(1, chunkBytes))
       // the whole chunk is read before any of it is hashed: a failed read leaves the hash clean
-      const bytes = await readAt(this.data, index * chunkBytes, length)
+      const bytes = await readInto(this.data, buffer, index * chunkBytes, length)
       if (bytes.byteLength !== length) {
         throw new Error(`object ${this.spec.sha256}: chunk ${index} is short on disk`)
       }
