@@ -15,7 +15,7 @@ const REMEMBERED_CANCELLED = 1024
 interface Waiting {
   sha256: string
   index: number
-  resolve(bytes: Uint8Array): void
+  resolve(bytes: Uint8ArrayList): void
   reject(err: Error): void
 }
 
@@ -42,18 +42,21 @@ export class ChunkClient {
     private readonly logger: ExchangeLogger,
   ) {}
 
-  /** One chunk of an object of a release; rejects with ChunkRefusedError when the peer says no. */
+  /**
+   * One chunk of an object of a release, as the pieces it arrived in (not joined: the store
+   * hashes and writes them as they are); rejects with ChunkRefusedError when the peer says no.
+   */
   async fetch(
     releaseId: string,
     sha256: string,
     index: number,
     signal: AbortSignal,
-  ): Promise<Uint8Array> {
+  ): Promise<Uint8ArrayList> {
     signal.throwIfAborted()
     const open = await this.#stream()
     const id = this.#nextId
     this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1
-    const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>()
+    const { promise, resolve, reject } = Promise.withResolvers<Uint8ArrayList>()
     open.waiting.set(id, { sha256, index, resolve, reject })
     const onAbort = (): void => {
       if (!open.waiting.delete(id)) return
@@ -130,7 +133,7 @@ export class ChunkClient {
         const waiting = open.waiting.get(id)
         if (waiting === undefined) return this.#unexpected(id)
         open.waiting.delete(id)
-        waiting.resolve(frame.subarray(5))
+        waiting.resolve(frame.sublist(5))
         return
       }
       if (kind === FrameKind.Json) {

@@ -1,3 +1,5 @@
+import type { Uint8ArrayList } from 'uint8arraylist'
+
 /** One chunk asked of one peer. */
 export interface ChunkFetchRequest {
   objectIndex: number
@@ -7,8 +9,14 @@ export interface ChunkFetchRequest {
   expectedBytes: number
 }
 
-/** Asks one peer for one chunk; rejects when the peer refuses, the stream fails or `signal` aborts. */
-export type ChunkFetcher = (request: ChunkFetchRequest, signal: AbortSignal) => Promise<Uint8Array>
+/**
+ * Asks one peer for one chunk: its bytes, whole or in the pieces they arrived in. Rejects when the
+ * peer refuses, the stream fails or `signal` aborts.
+ */
+export type ChunkFetcher = (
+  request: ChunkFetchRequest,
+  signal: AbortSignal,
+) => Promise<Uint8Array | Uint8ArrayList>
 
 /** Tuning of one download. */
 export interface DownloadOptions {

@@ -1,4 +1,5 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import type { Release } from '../release/index.js'
 
 /** The part of a release the exchange moves bytes for. */
@@ -40,8 +41,12 @@ export interface PartialObject {
   has(index: number): boolean
   missing(): number[]
   isComplete(): boolean
-  /** Verifies length and sha256 itself; safe to call concurrently; publishes after the last chunk. */
-  writeChunk(index: number, bytes: Uint8Array): Promise<'stored' | 'already'>
+  /**
+   * Verifies length and sha256 itself, refusing a chunk that does not match its hash with a
+   * ChunkMismatchError (`.name`) and writing nothing; safe to call concurrently; publishes after
+   * the last chunk. Takes the pieces a chunk arrived in without copying them.
+   */
+  writeChunk(index: number, bytes: Uint8Array | Uint8ArrayList): Promise<'stored' | 'already'>
   close(): Promise<void>
 }
 

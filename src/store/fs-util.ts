@@ -76,14 +76,26 @@ export async function readAt(
   position: number,
   length: number,
 ): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(length)
+  return readInto(handle, Buffer.allocUnsafe(length), position, length)
+}
+
+/**
+ * Read `length` bytes at `position` into the start of `buffer` (at least that long); the part of
+ * `buffer` filled, shorter only if the file ends first.
+ */
+export async function readInto(
+  handle: FileHandle,
+  buffer: Buffer,
+  position: number,
+  length: number,
+): Promise<Buffer> {
   let filled = 0
   while (filled < length) {
     const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled)
     if (bytesRead === 0) break
     filled += bytesRead
   }
-  return filled === length ? buffer : buffer.subarray(0, filled)
+  return buffer.subarray(0, filled)
 }
 
 /** Write all of `bytes` at `position` (or at the file position when `position` is null). */
@@ -97,6 +109,33 @@ export async function writeAll(
     const at = position === null ? null : position + done
     const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, at)
     done += bytesWritten
+  }
+}
+
+/**
+ * Write `pieces` back to back from `position` with vectored writes, so pieces that arrived
+ * apart need not be joined into one buffer first. A short write (the kernel may take part of a
+ * vector) continues where it stopped.
+ */
+export async function writevAll(
+  handle: FileHandle,
+  pieces: readonly Uint8Array[],
+  position: number,
+): Promise<void> {
+  let rest = pieces.filter(piece => piece.byteLength > 0)
+  let at = position
+  while (rest.length > 0) {
+    const { bytesWritten } = await handle.writev(rest, at)
+    if (bytesWritten === 0) throw new Error(`writev at ${at} wrote nothing`)
+    at += bytesWritten
+    let skipped = bytesWritten
+    let first = 0
+    while (first < rest.length && skipped >= rest[first]!.byteLength) {
+      skipped -= rest[first]!.byteLength
+      first++
+    }
+    rest = rest.slice(first)
+    if (skipped > 0) rest[0] = rest[0]!.subarray(skipped)
   }
 }
 

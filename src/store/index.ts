@@ -22,9 +22,11 @@
  * The store does no networking and makes no decisions: it refuses only what it cannot store
  * (bad bytes, no space, malformed ids).
  */
+import type { ChunkBytes } from './chunk-bytes.js'
 import type { ChunkedObjectSpec } from './chunks.js'
 import { DiskStore } from './store.js'
 
+export type { ChunkBytes, ChunkPieces } from './chunk-bytes.js'
 export type { ChunkedObjectSpec } from './chunks.js'
 export {
   ChunkIndexError,
@@ -174,12 +176,15 @@ export interface PartialObject {
   isComplete(): boolean
   /**
    * Verify chunk `index` against the spec (ChunkSizeError, ChunkMismatchError; nothing is
-   * written) and store it. Safe to call concurrently for different chunks, and for the same
-   * chunk (one stores, the other gets 'already'). The write that completes the object re-hashes
-   * the whole file and publishes it; if the chunk list lied about the whole, that write throws
-   * ObjectHashMismatchError and the partial is discarded.
+   * written) and store it. `bytes` may be the pieces the chunk arrived in: they are hashed and
+   * written without being joined or copied, so they must not change until this settles. Safe to
+   * call concurrently for different chunks, and for the same chunk (one stores, the other gets
+   * 'already'). The whole object's sha256 is taken as chunks arrive in order (chunks that came
+   * early, or were on disk from an earlier run, are read back); the write that completes the
+   * object checks it and publishes; if the chunk list lied about the whole, that write throws
+   * ObjectHashMismatchError, nothing is published and the partial is discarded.
    */
-  writeChunk(index: number, bytes: Uint8Array): Promise<'stored' | 'already'>
+  writeChunk(index: number, bytes: ChunkBytes): Promise<'stored' | 'already'>
   /** A verified chunk, or undefined if not held. */
   readChunk(index: number): Promise<Uint8Array | undefined>
   /** Let go of this handle; the partial stays on disk to be resumed. */

@@ -21,14 +21,19 @@ import {
 } from './fs-util.js'
 import { coveringChunks } from './chunks.js'
 import { checkId, FILE_MODE, type Layout } from './layout.js'
+import { ReadHandles } from './read-handles.js'
 import type { SpaceLedger } from './space.js'
 
 /** Complete, verified objects in objects/. Every entry got there by rename of a checked file. */
 export class ObjectFiles {
+  readonly #readHandles: ReadHandles
+
   constructor(
     private readonly layout: Layout,
     private readonly ledger: SpaceLedger,
-  ) {}
+  ) {
+    this.#readHandles = new ReadHandles(sha256 => this.#open(sha256))
+  }
 
   async has(sha256: string): Promise<boolean> {
     try {
@@ -137,21 +142,21 @@ export class ObjectFiles {
     index: number,
     chunkBytes: number,
   ): Promise<Uint8Array | undefined> {
-    let handle: FileHandle
     try {
-      handle = await this.#open(sha256)
+      return await this.#readHandles.use(sha256, async (handle, size) => {
+        const cover = coveringChunks(size, chunkBytes, chunkBytes, index)
+        if (!cover) return undefined
+        return readAt(handle, cover.start, cover.end - cover.start)
+      })
     } catch (err) {
       if (err instanceof ObjectNotFoundError) return undefined
       throw err
     }
-    try {
-      const { size } = await handle.stat()
-      const cover = coveringChunks(size, chunkBytes, chunkBytes, index)
-      if (!cover) return undefined
-      return await readAt(handle, cover.start, cover.end - cover.start)
-    } finally {
-      await handle.close()
-    }
+  }
+
+  /** Closes the handles kept for chunk reads (at store close). */
+  async closeReadHandles(): Promise<void> {
+    await this.#readHandles.closeAll()
   }
 
   async list(): Promise<Array<{ sha256: string; size: number }>> {
@@ -173,6 +178,8 @@ export class ObjectFiles {
     const path = this.layout.object(sha256)
     const there = await this.has(sha256)
     await removeFile(path)
+    // after the unlink: a handle opened meanwhile would otherwise keep the space taken
+    await this.#readHandles.forget(sha256)
     if (there) await fsyncDir(this.layout.objects)
     return there
   }
@@ -195,6 +202,7 @@ export class ObjectFiles {
   /** Move an object to quarantine/, out of everyone's sight but kept for a post-mortem. */
   async quarantine(sha256: string): Promise<void> {
     await rename(this.layout.object(sha256), this.layout.quarantined(sha256))
+    await this.#readHandles.forget(sha256)
     await fsyncDir(this.layout.quarantine)
     await fsyncDir(this.layout.objects)
   }

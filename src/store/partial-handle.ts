@@ -1,4 +1,5 @@
 import { shortId } from '../util/hex.js'
+import type { ChunkBytes } from './chunk-bytes.js'
 import { StoreClosedError } from './errors.js'
 import type { PartialObject } from './index.js'
 import type { PartialCore } from './partial.js'
@@ -47,7 +48,7 @@ export class PartialHandle implements PartialObject {
     return this.core.isComplete()
   }
 
-  async writeChunk(index: number, bytes: Uint8Array): Promise<'stored' | 'already'> {
+  async writeChunk(index: number, bytes: ChunkBytes): Promise<'stored' | 'already'> {
     if (this.#closed) throw new StoreClosedError(`partial object ${shortId(this.sha256)}`)
     return this.core.writeChunk(index, bytes)
   }

@@ -10,7 +10,7 @@ import {
   type ChunkedObjectSpec,
 } from './chunks.js'
 import { ChunkLog } from './chunk-log.js'
-import { sha256HexOffThread } from './digest.js'
+import { piecesOf, sha256OfPieces, type ChunkBytes } from './chunk-bytes.js'
 import {
   ChunkIndexError,
   ChunkMismatchError,
@@ -20,16 +20,9 @@ import {
   ObjectHashMismatchError,
   StoreClosedError,
 } from './errors.js'
-import {
-  fsyncDir,
-  hashRange,
-  isNoSpace,
-  openIfExists,
-  readAt,
-  removeFile,
-  writeAll,
-} from './fs-util.js'
+import { fsyncDir, isNoSpace, openIfExists, readAt, removeFile, writevAll } from './fs-util.js'
 import { FILE_MODE, type Layout } from './layout.js'
+import { InOrderObjectHash } from './object-hash.js'
 import {
   discardPartialFiles,
   openPartialData,
@@ -61,6 +54,8 @@ export class PartialCore {
   #closed = false
   readonly #inFlight = new Map<number, Promise<unknown>>()
   #publishing: Promise<void> | undefined
+  /** the whole object's hash as it fills; undefined when it was complete at open */
+  readonly #objectHash: InOrderObjectHash | undefined
 
   private constructor(
     private readonly ctx: PartialContext,
@@ -81,6 +76,7 @@ export class PartialCore {
     } else {
       for (const index of held) this.#mark(index, 1)
       this.#state = 'filling'
+      this.#objectHash = new InOrderObjectHash(spec, data, index => this.#held[index] === 1)
     }
   }
 
@@ -204,7 +200,11 @@ export class PartialCore {
     return missing
   }
 
-  async writeChunk(index: number, bytes: Uint8Array): Promise<'stored' | 'already'> {
+  /**
+   * Verify chunk `index` against the spec and store it. The pieces are hashed and written as
+   * they are, not copied: the caller must leave them alone until this settles.
+   */
+  async writeChunk(index: number, bytes: ChunkBytes): Promise<'stored' | 'already'> {
     const { sha256, size, chunkBytes } = this.spec
     if (this.#closed) throw new StoreClosedError(`partial object ${shortId(sha256)}`)
     if (this.#state === 'failed') throw this.#failure
@@ -217,13 +217,14 @@ export class PartialCore {
     if (bytes.byteLength !== expectedBytes) {
       throw new ChunkSizeError(sha256, index, expectedBytes, bytes.byteLength)
     }
-    // Our own copy: the bytes hashed are the bytes written even if the caller reuses its buffer.
-    const own = Buffer.from(bytes)
+    const pieces = piecesOf(bytes)
     const expectedSha256 = this.spec.chunkSha256[index]!
-    const gotSha256 = await sha256HexOffThread(own)
+    const gotSha256 = sha256OfPieces(pieces)
     if (gotSha256 !== expectedSha256) {
       throw new ChunkMismatchError(sha256, index, expectedSha256, gotSha256)
     }
+    // In the same synchronous step as the check: the bytes fed are the bytes verified.
+    this.#objectHash?.offer(index, pieces)
 
     const earlier = this.#inFlight.get(index)
     if (earlier) await earlier.catch(() => undefined)
@@ -232,7 +233,7 @@ export class PartialCore {
       return 'already'
     }
 
-    const write = this.#store(index, own)
+    const write = this.#store(index, pieces)
     this.#inFlight.set(index, write)
     try {
       await write
@@ -242,21 +243,28 @@ export class PartialCore {
     return 'stored'
   }
 
-  async #store(index: number, bytes: Uint8Array): Promise<void> {
+  async #store(index: number, pieces: readonly Uint8Array[]): Promise<void> {
     const { sha256, chunkBytes } = this.spec
     try {
-      await writeAll(this.data, bytes, index * chunkBytes)
+      await writevAll(this.data, pieces, index * chunkBytes)
       // Recorded only after the bytes are written: a kill between the two loses this one chunk.
       await this.log!.append(index)
     } catch (err) {
       if (isNoSpace(err)) {
         const free = await this.ctx.ledger.freeBytes()
-        throw new NoSpaceError(sha256, bytes.byteLength, free, { cause: err })
+        const length = chunkLengthOf(this.spec.size, chunkBytes, index)
+        throw new NoSpaceError(sha256, length, free, { cause: err })
       }
       throw err
     }
     this.#mark(index, 1)
-    if (this.#heldCount === this.chunkCount) await this.#publish()
+    if (this.#heldCount === this.chunkCount) {
+      await this.#publish()
+      return
+    }
+    // Chunks that came early are read back as soon as the ones before them are in; a failed
+    // read-back is tried again by the next chunk or at publish.
+    this.#objectHash?.catchUp().catch(() => undefined)
   }
 
   /** Set or clear chunk `index` as held, keeping the count and the space claim current. */
@@ -270,8 +278,9 @@ export class PartialCore {
   }
 
   /**
-   * Every chunk is held: make sure the chunk list did not lie about the whole, then move the
-   * file into objects/. Runs once however many writers see the last chunk land.
+   * Every chunk is held: make sure the chunk list did not lie about the whole (the object's hash
+   * was taken as the chunks came; see InOrderObjectHash), then move the file into objects/.
+   * Runs once however many writers see the last chunk land.
    */
   #publish(): Promise<void> {
     this.#publishing ??= this.#doPublish()
@@ -280,11 +289,11 @@ export class PartialCore {
 
   async #doPublish(): Promise<void> {
     const { layout } = this.ctx
-    const { sha256, size } = this.spec
+    const { sha256 } = this.spec
     this.#state = 'publishing'
 
-    await this.data.sync()
-    const got = await hashRange(this.data, 0, size)
+    // a read-back of late chunks, if any is left, overlaps the flush
+    const [, got] = await Promise.all([this.data.sync(), this.#objectHash!.digest()])
     await this.log?.close()
     if (got !== sha256) {
       this.#failure = new ObjectHashMismatchError(sha256, got)
@@ -336,7 +345,7 @@ export class PartialCore {
       if (this.#held[index] === 1) held.push(index)
 
     const { bad } = await verifyChunks(this.data, this.spec, held)
-    // Completed meanwhile: publishing re-hashed the whole file, which is the stronger check.
+    // Completed meanwhile: publishing checked the whole object's hash, which is the stronger check.
     if (this.#state !== 'filling') return { checked: held.length, bad: [] }
     if (bad.length > 0) {
       for (const index of bad) this.#mark(index, 0)
@@ -353,6 +362,7 @@ export class PartialCore {
     this.#closed = true
     await Promise.allSettled([...this.#inFlight.values()])
     if (this.#publishing) await this.#publishing.catch(() => undefined)
+    await this.#objectHash?.idle()
     await this.log?.close()
     await this.data.close()
     this.claim?.release()

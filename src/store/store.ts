@@ -244,6 +244,7 @@ export class DiskStore implements Store {
       this.#partials.clear()
       await Promise.all(cores.map(core => core.close()))
     })
+    await this.#objects.closeReadHandles()
     await this.unlock()
   }
 

@@ -69,7 +69,9 @@ describe('exchange against misbehaving peers', () => {
     for (const device of [honest, corrupter, truncater, staller])
       await seed(device, release, objects)
 
+    // bad chunks reach the store, which checks them: none may be taken
     const badWrites: string[] = []
+    let refusedWrites = 0
     const spy = (store: Store): ExchangeStore => ({
       has: sha256 => store.has(sha256),
       chunkMap: (sha256, chunkBytes) => store.chunkMap(sha256, chunkBytes),
@@ -78,8 +80,15 @@ describe('exchange against misbehaving peers', () => {
         const partial = await store.openPartial(spec)
         const write = partial.writeChunk.bind(partial)
         partial.writeChunk = async (index, bytes) => {
-          if (sha256Of(bytes) !== spec.chunkSha256[index]) badWrites.push(`${spec.sha256}:${index}`)
-          return write(index, bytes)
+          const good = sha256Of(bytes) === spec.chunkSha256[index]
+          try {
+            const result = await write(index, bytes)
+            if (!good) badWrites.push(`${spec.sha256}:${index}`)
+            return result
+          } catch (err) {
+            if (!good) refusedWrites++
+            throw err
+          }
         }
         return partial
       },
@@ -103,6 +112,7 @@ describe('exchange against misbehaving peers', () => {
       assert.ok((await readObject(downloader.store, sha256)).equals(bytes))
     }
     assert.deepEqual(badWrites, [])
+    assert.ok(refusedWrites >= 1, "the corrupter's chunk was refused by the store")
     const reasons = Object.fromEntries(bansWithBytes.map(ban => [ban.peer, ban.reason]))
     assert.equal(reasons[corrupter.peer], 'bad-hash')
     assert.equal(reasons[truncater.peer], 'wrong-size')

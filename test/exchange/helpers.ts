@@ -11,6 +11,7 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import * as tar from 'tar-stream'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import {
   createExchange,
   type Exchange,
@@ -22,13 +23,16 @@ import {
   type ReleaseContent,
   type ReleaseSummary,
 } from '../../src/exchange/index.js'
-import { openStore, type Store } from '../../src/store/index.js'
+import { ChunkMismatchError, ChunkSizeError, openStore, type Store } from '../../src/store/index.js'
 import { revisionFixture } from '../fixtures.js'
 
 export const MiB = 1024 * 1024
 
-export function sha256Of(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex')
+/** sha256 hex of bytes, whole or in the pieces they arrived in. */
+export function sha256Of(bytes: Uint8Array | Iterable<Uint8Array>): string {
+  const hash = createHash('sha256')
+  for (const piece of bytes instanceof Uint8Array ? [bytes] : bytes) hash.update(piece)
+  return hash.digest('hex')
 }
 
 /** Every object of a fixture revision export, by sha256. */
@@ -244,13 +248,22 @@ class MemoryPartial implements PartialObject {
   isComplete(): boolean {
     return this.held.size === this.chunkCount
   }
-  async writeChunk(index: number, bytes: Uint8Array): Promise<'stored' | 'already'> {
+  async writeChunk(
+    index: number,
+    bytes: Uint8Array | Uint8ArrayList,
+  ): Promise<'stored' | 'already'> {
     this.owner.writes.push({ sha256: this.sha256, index, bytes: bytes.byteLength })
     const expected = Math.max(0, Math.min(this.chunkBytes, this.size - index * this.chunkBytes))
-    if (bytes.byteLength !== expected) throw new Error(`chunk ${index}: wrong size`)
-    if (sha256Of(bytes) !== this.chunkSha256[index]) throw new Error(`chunk ${index}: bad hash`)
+    if (bytes.byteLength !== expected) {
+      throw new ChunkSizeError(this.sha256, index, expected, bytes.byteLength)
+    }
+    const got = sha256Of(bytes)
+    if (got !== this.chunkSha256[index]) {
+      this.owner.refused.push({ sha256: this.sha256, index })
+      throw new ChunkMismatchError(this.sha256, index, this.chunkSha256[index]!, got)
+    }
     if (this.held.has(index)) return 'already'
-    this.held.set(index, new Uint8Array(bytes))
+    this.held.set(index, bytes instanceof Uint8Array ? new Uint8Array(bytes) : bytes.slice())
     return 'stored'
   }
   async readChunk(index: number): Promise<Uint8Array | undefined> {
@@ -263,6 +276,8 @@ class MemoryPartial implements PartialObject {
 export class MemoryStore implements ExchangeStore {
   readonly partials = new Map<string, Map<number, Uint8Array>>()
   readonly writes: Array<{ sha256: string; index: number; bytes: number }> = []
+  /** writes refused because the chunk did not match its hash */
+  readonly refused: Array<{ sha256: string; index: number }> = []
 
   /** Objects are only ever partial here: a finished one stays a full partial. */
   async has(): Promise<boolean> {

@@ -72,6 +72,23 @@ describe('store partial objects', () => {
     await partial.close()
   })
 
+  it('takes a chunk as the pieces it arrived in and publishes the object filled in order', async () => {
+    const partial = await store.openPartial(spec)
+    for (let index = 0; index < partial.chunkCount; index++) {
+      const bytes = chunk(index)
+      const cut = Math.floor(bytes.byteLength / 2)
+      const pieces = {
+        byteLength: bytes.byteLength,
+        [Symbol.iterator]: () =>
+          [bytes.subarray(0, cut), new Uint8Array(0), bytes.subarray(cut)][Symbol.iterator](),
+      }
+      assert.equal(await partial.writeChunk(index, pieces), 'stored')
+    }
+    assert.equal(partial.isComplete(), true)
+    assert.deepEqual(await readFile(join(dir, 'objects', spec.sha256)), fixture)
+    await partial.close()
+  })
+
   it('refuses a chunk with the wrong bytes or the wrong length, and does not hold it', async () => {
     const partial = await store.openPartial(spec)
     const forged = Buffer.from(chunk(3))
