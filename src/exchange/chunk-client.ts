@@ -40,6 +40,8 @@ export class ChunkClient {
     private readonly node: ExchangeNode,
     readonly peerId: PeerId,
     private readonly logger: ExchangeLogger,
+    /** called whenever bytes arrive from the peer: it is alive and sending */
+    private readonly onTraffic?: () => void,
   ) {}
 
   /**
@@ -150,6 +152,7 @@ export class ChunkClient {
     const reader = new FrameReader(stream, {
       protocol: CHUNK_PROTOCOL,
       maxFrameBytes: MAX_CHUNK_BYTES + 5,
+      ...(this.onTraffic && { onBytes: this.onTraffic }),
       onFrame: frame => {
         try {
           onFrame(frame)

@@ -103,17 +103,10 @@ export class Exchange {
   readonly #peers = new Map<string, PeerId>()
   readonly #downloads = new Map<string, ActiveDownload>()
   readonly #announcing = new Map<string, { again: boolean }>()
-  /** the node, as the have and chunk clients see it: streams they open report their traffic */
-  readonly #dialer: ExchangeNode
   #started = false
 
   constructor(init: ExchangeInit) {
     this.#init = init
-    this.#dialer = reportingTraffic(init.node, (peer, protocol) => {
-      init.onPeerActivity?.(peer)
-      if (protocol !== CHUNK_PROTOCOL) return
-      for (const active of this.#downloads.values()) active.download.noteTraffic(peer)
-    })
     this.#options = init.options ?? {}
     this.#logger = init.logger ?? SILENT
     const options = this.#options
@@ -301,7 +294,7 @@ export class Exchange {
     if (subscriptions.has(peer) || download.isBanned(peer) || download.finished) return
     const counts = release.objects.map(object => chunkCount(object.size, release.chunkBytes))
     const subscription = subscribeHave(
-      this.#dialer,
+      this.#init.node,
       peerId,
       download.releaseId,
       counts,
@@ -316,6 +309,7 @@ export class Exchange {
         },
         onFetching: (objectIndex, chunkIndex) =>
           download.peerIsFetching(peer, objectIndex, chunkIndex),
+        onTraffic: () => this.#init.onPeerActivity?.(peer),
         onEnd: reason => {
           if (subscriptions.get(peer) === subscription) subscriptions.delete(peer)
           download.removePeer(peer)
@@ -372,6 +366,10 @@ export class Exchange {
     retries.set(peer, retry)
   }
 
+  /**
+   * Reports an inbound stream's traffic as a sign of life. Only in the same tick as the handler
+   * attaches its own reader: a 'message' listener makes the stream hand out what it buffered.
+   */
   #watch(stream: Stream, peer: string): void {
     const report = this.#init.onPeerActivity
     if (report !== undefined) stream.addEventListener('message', () => report(peer))
@@ -381,38 +379,13 @@ export class Exchange {
     const peer = peerId.toString()
     let client = this.#clients.get(peer)
     if (client === undefined) {
-      client = new ChunkClient(this.#dialer, peerId, this.#logger)
+      client = new ChunkClient(this.#init.node, peerId, this.#logger, () => {
+        this.#init.onPeerActivity?.(peer)
+        for (const active of this.#downloads.values()) active.download.noteTraffic(peer)
+      })
       this.#clients.set(peer, client)
     }
     return client
-  }
-}
-
-/**
- * `node`, except that the streams its dialProtocol opens call `onTraffic` with the peer id and the
- * negotiated protocol on every message.
- */
-function reportingTraffic(
-  node: ExchangeNode,
-  onTraffic: (peer: string, protocol: string) => void,
-): ExchangeNode {
-  return {
-    get peerId() {
-      return node.peerId
-    },
-    handle: (...args) => node.handle(...args),
-    unhandle: (...args) => node.unhandle(...args),
-    getConnections: peerId => node.getConnections(peerId),
-    getPeers: () => node.getPeers(),
-    addEventListener: node.addEventListener.bind(node),
-    removeEventListener: node.removeEventListener.bind(node),
-    dialProtocol: async (peer, protocols, options) => {
-      const stream = await node.dialProtocol(peer, protocols, options)
-      // the clients of this exchange dial peer ids, never bare addresses
-      const id = peer.toString()
-      stream.addEventListener('message', () => onTraffic(id, stream.protocol))
-      return stream
-    },
   }
 }
 

@@ -25,6 +25,8 @@ export interface FrameReaderInit {
   onError(err: Error): void
   /** called once when the remote closed its writing side with no partial frame pending */
   onEnd(): void
+  /** called with every piece of bytes that arrives, before it is cut into frames */
+  onBytes?(bytes: number): void
 }
 
 /**
@@ -59,6 +61,7 @@ export class FrameReader {
 
   readonly #onMessage = (event: StreamMessageEvent): void => {
     if (this.#done) return
+    this.init.onBytes?.(event.data.byteLength)
     this.#buffer.append(event.data)
     try {
       this.#drainBuffer()

@@ -17,6 +17,8 @@ export interface HaveHandlers {
   onFetching(objectIndex: number, chunkIndex: number): void
   /** the subscription is over (refused, closed, broken); called once */
   onEnd(reason: string): void
+  /** bytes arrived from the peer (it is alive) */
+  onTraffic?(): void
 }
 
 /** A running subscription to one peer's have-map of one release. */
@@ -94,6 +96,7 @@ export function subscribeHave(
       const reader: FrameReader = new FrameReader(opened, {
         protocol: HAVE_PROTOCOL,
         maxFrameBytes: MAX_HAVE_MESSAGE_BYTES,
+        ...(handlers.onTraffic && { onBytes: handlers.onTraffic }),
         onFrame: frame => {
           try {
             onFrame(frame)

@@ -657,8 +657,7 @@ export class Download extends EventEmitter<DownloadEvents> {
     if (this.#finished || this.#table.chunksDone < this.#table.total) return
     this.#finished = true
     this.#clearTimers()
-    const { requests, duplicateRequests, duplicateBytes, cancelledRequests, timeouts } =
-      this.#stats
+    const { requests, duplicateRequests, duplicateBytes, cancelledRequests, timeouts } = this.#stats
     this.#logger?.info(
       {
         releaseId: this.releaseId,

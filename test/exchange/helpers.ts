@@ -83,6 +83,8 @@ export function makeRelease(fleet: string, sequence: number, content: ReleaseCon
 export class MemoryBook implements ReleaseBook {
   readonly accepted = new Map<string, TestRelease>()
   readonly offers: Array<{ releaseId: string; from: string; result: OfferResult }> = []
+  /** refuse every release a peer offers (as policy would a release this device must not take) */
+  refusesOffers = false
 
   accept(release: TestRelease): void {
     this.accepted.set(release.summary.releaseId, release)
@@ -106,11 +108,12 @@ export class MemoryBook implements ReleaseBook {
     return this.accepted.get(releaseId)?.content
   }
 
-  /** Accepts any well-formed test release it does not hold yet. */
+  /** Accepts any well-formed test release it does not hold yet (unless it refuses offers). */
   readonly offer = async (bytes: Uint8Array, from: PeerId): Promise<OfferResult> => {
     const releaseId = sha256Of(bytes)
     let result: OfferResult
     if (this.accepted.has(releaseId)) result = 'known'
+    else if (this.refusesOffers) result = 'refused'
     else {
       const parsed = JSON.parse(new TextDecoder().decode(bytes)) as {
         fleet: string

@@ -81,6 +81,8 @@ describe('downloads on slow and late peers', () => {
     const late = await scratch.device()
     await seed(late, release, objects)
     late.book.accepted.clear()
+    // it accepts only when the test says so, not when the other device announces the release
+    late.book.refusesOffers = true
     const fresh = await scratch.device()
     fresh.book.accept(release)
     await connect(fresh, late)

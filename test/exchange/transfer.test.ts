@@ -112,6 +112,8 @@ describe('exchange between real nodes', () => {
     const holder = await scratch.device()
     await seed(holder, release, objects)
     holder.book.accepted.clear()
+    // the asker's announcement on connecting must not get it accepted either
+    holder.book.refusesOffers = true
     const asker = await scratch.device()
     asker.book.accept(release)
     await connect(asker, holder)
