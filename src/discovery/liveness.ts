@@ -111,6 +111,12 @@ export class Liveness {
     if (this.#inFlight.has(id)) {
       return
     }
+    const heardAt = this.#heardAt.get(id)
+    if (heardAt !== undefined && performance.now() - heardAt < this.#options.intervalMs) {
+      // it talked since the last round: no ping needed (a busy floor would ping n² times a round)
+      this.#misses.delete(id)
+      return
+    }
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(), this.#options.timeoutMs)
     this.#inFlight.set(id, controller)
@@ -130,8 +136,11 @@ export class Liveness {
         this.#misses.delete(id) // it negotiated, so it is alive
         return
       }
-      const heardAt = this.#heardAt.get(id)
-      if (heardAt !== undefined && performance.now() - heardAt < this.#options.activityGraceMs) {
+      const lastHeardAt = this.#heardAt.get(id)
+      if (
+        lastHeardAt !== undefined &&
+        performance.now() - lastHeardAt < this.#options.activityGraceMs
+      ) {
         // the pong is stuck behind chunk data, but the peer is talking
         this.#misses.delete(id)
         return

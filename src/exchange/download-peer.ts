@@ -10,7 +10,13 @@ const MIN_BUSY_MS = 10
  * enough to keep a fast peer busy, while a slow or crowded one gets few requests, so answers
  * stay well inside their timeouts and the rest goes to other peers.
  */
-const TARGET_QUEUE_MS = 1000
+const TARGET_QUEUE_MS = 2000
+/**
+ * …but never fewer than this: one request waits at the peer while the one before is sent, so
+ * its upload does not idle for the time a request takes to reach it (seconds on a loaded link,
+ * where the request queues behind this device's own uploads).
+ */
+const MIN_QUEUED_REQUESTS = 2
 /** A peer that answered "busy" is left alone this long at first… */
 const BUSY_FIRST_MS = 200
 /** …doubling with every further "busy" up to this, until it delivers a chunk. */
@@ -63,7 +69,7 @@ export class DownloadPeer {
     const byRate = Math.ceil(
       (this.rate(this.initialRateBytesPerSecond) * TARGET_QUEUE_MS) / 1000 / this.chunkBytes,
     )
-    return Math.max(1, Math.min(this.maxCap, this.#timeoutCap, byRate))
+    return Math.min(this.maxCap, this.#timeoutCap, Math.max(MIN_QUEUED_REQUESTS, byRate))
   }
 
   get usable(): boolean {

@@ -118,6 +118,8 @@ export class Exchange {
       limiter: new UploadLimiter(
         options.maxConcurrentUploads ?? DEFAULTS.maxConcurrentUploads,
         options.uploadRateBytesPerSecond ?? DEFAULTS.uploadRateBytesPerSecond,
+        // a request waiting behind each one served and one more from another peer
+        2 * (options.maxConcurrentUploads ?? DEFAULTS.maxConcurrentUploads),
       ),
       mayServe,
       maxPipelinedRequests: options.maxPipelinedRequests ?? DEFAULTS.maxPipelinedRequests,

@@ -70,7 +70,11 @@ export interface FloorGossipInit {
   entries(scope: 'all' | 'changed'): FloorEntry[]
   /** Entries a peer sent, each one valid; the receiver decides which are news. */
   onEntries(entries: FloorEntry[], from: string): void
-  /** Pushes of changes at most this often. @default 1000 */
+  /**
+   * Pushes of changes at most this often. Every push opens a stream to every peer, so a floor of
+   * n devices downloading at once costs n² stream openings per interval.
+   * @default 5000
+   */
   minPushIntervalMs?: number
   /** One push (dial, send, close) must finish within this. @default 5000 */
   timeoutMs?: number
@@ -98,7 +102,7 @@ export class FloorGossip {
   constructor(init: FloorGossipInit) {
     this.#init = init
     this.#log = init.logger ?? SILENT
-    this.#intervalMs = init.minPushIntervalMs ?? 1000
+    this.#intervalMs = init.minPushIntervalMs ?? 5000
     this.#timeoutMs = init.timeoutMs ?? 5000
   }
 

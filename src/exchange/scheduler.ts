@@ -319,7 +319,12 @@ export class Download extends EventEmitter<DownloadEvents> {
 
   #shuffledPeers(): DownloadPeer[] {
     const now = performance.now()
-    const peers = [...this.#peers.values()].filter(peer => peer.freeSlots(now) > 0)
+    const peers: DownloadPeer[] = []
+    for (const peer of this.#peers.values()) {
+      if (peer.freeSlots(now) > 0) peers.push(peer)
+      // a timer may fire a hair before performance.now() reaches its time: wake again then
+      else if (peer.usable && peer.busyUntil > now) this.#wakeAt(peer.busyUntil)
+    }
     for (let i = peers.length - 1; i > 0; i--) {
       const j = Math.floor(this.#opts.random() * (i + 1))
       ;[peers[i], peers[j]] = [peers[j]!, peers[i]!]
@@ -365,7 +370,7 @@ export class Download extends EventEmitter<DownloadEvents> {
         this.#wakeTimer = undefined
         this.#pump()
       },
-      Math.max(1, at - performance.now()),
+      Math.max(1, Math.ceil(at - performance.now())),
     )
   }
 
@@ -562,6 +567,18 @@ export class Download extends EventEmitter<DownloadEvents> {
     if (!request.late) {
       request.late = true
       this.#stats.timeouts++
+      this.#logger?.debug(
+        {
+          releaseId: this.releaseId,
+          peer: peer.id,
+          chunk,
+          waitedMs: Math.round(now - request.startedAt),
+          timeoutMs: request.timeoutMs,
+          queuedBytes: request.queuedBytes,
+          extended: request.extended,
+        },
+        'chunk request timed out',
+      )
       peer.noteTimeout(chunk, request.startedAt, request.queuedBytes, now)
       if (peer.consecutiveTimeouts >= this.#opts.maxConsecutiveTimeouts) {
         const detail = `timed out ${peer.consecutiveTimeouts} times in a row, the last time with one request in flight`

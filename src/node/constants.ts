@@ -26,7 +26,7 @@ export const DEFAULT_MAX_CONNECTIONS = 64
  * yamux's own default (16 MiB) against libp2p's 4 MiB read buffer is what
  * aborts a paused fast stream with "Read buffer length … exceeded".
  */
-export const STREAM_WINDOW_BYTES = 2 * 1024 * 1024
+export const STREAM_WINDOW_BYTES = 256 * 1024
 
 /**
  * Bytes a stream may hold unread (paused, or no listener yet) before it is

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { PeerEvent, PeerUnresponsiveEvent } from '../../src/discovery/index.js'
 import { DiscoveryOptionsError } from '../../src/discovery/index.js'
+import { Liveness, type LivenessLibp2p } from '../../src/discovery/liveness.js'
+import { pino } from 'pino'
 import {
   addressOf,
   NodeProcess,
@@ -54,4 +56,51 @@ test('liveness timing out of range is refused by name', async t => {
     assert.match(err.message, /liveness\.timeoutMs: expected > 0, found 0/)
     return true
   })
+})
+
+/** A node whose one peer never answers a ping; counts pings and hang-ups. */
+function silentPeerNode() {
+  const peerId = { toString: () => 'peer-a' }
+  const counts = { pings: 0, hangUps: 0 }
+  const libp2p = {
+    getPeers: () => [peerId],
+    getConnections: () => (counts.hangUps > 0 ? [] : [{ abort: () => counts.hangUps++ }]),
+    addEventListener: () => {},
+    removeEventListener: () => {},
+    services: {
+      ping: {
+        ping: (_peer: unknown, options: { signal: AbortSignal }) => {
+          counts.pings++
+          return new Promise((_, reject) => {
+            options.signal.addEventListener('abort', () => reject(new Error('ping timed out')))
+          })
+        },
+      },
+    },
+  }
+  return { libp2p: libp2p as unknown as LivenessLibp2p, counts }
+}
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+
+test('a peer that keeps sending is neither pinged nor hung up on; once silent it is', async () => {
+  const { libp2p, counts } = silentPeerNode()
+  const timing = { intervalMs: 100, timeoutMs: 100, missesBeforeHangUp: 2, activityGraceMs: 300 }
+  const liveness = new Liveness(libp2p, timing, pino({ level: 'silent' }), () => {})
+  liveness.start()
+  try {
+    // chunk data keeps arriving while its pongs would be stuck behind it
+    for (let i = 0; i < 40; i++) {
+      liveness.noteActivity('peer-a')
+      await sleep(25)
+    }
+    assert.equal(counts.hangUps, 0)
+    assert.ok(counts.pings <= 2, `${counts.pings} pings while the peer was talking`)
+
+    const silentSince = Date.now()
+    while (counts.hangUps === 0 && Date.now() - silentSince < 3000) await sleep(20)
+    assert.equal(counts.hangUps, 1, 'hung up once it fell silent and missed its pings')
+  } finally {
+    liveness.stop()
+  }
 })

@@ -237,17 +237,62 @@ describe('Download (scheduler)', () => {
     assert.ok(Math.abs(peer.rate(MiB) - before) / before < 0.05, `${before} then ${peer.rate(MiB)}`)
   })
 
-  it("sizes a peer's window to about a second of its rate, and shrinks it after a timeout", () => {
+  it("sizes a peer's window to about two seconds of its rate, and shrinks it after a timeout", () => {
     const MiB = 1024 * 1024
-    const peer = new DownloadPeer('p', 8, 8, MiB, MiB)
-    assert.equal(peer.cap, 1, 'unknown peer: the initial rate, 1 MiB/s, is one chunk a second')
+    const peer = new DownloadPeer('p', 8, 6, MiB, MiB)
+    assert.equal(peer.cap, 2, 'unknown peer: one request in transfer and one waiting behind it')
     peer.begin(MiB, 0)
-    peer.noteData(MiB, 250) // about 4 MiB/s
-    assert.equal(peer.cap, 5, 'ceil of ~4.1 chunks a second')
-    peer.noteTimeout(3, 300, MiB, 310)
+    peer.noteData(MiB, 500) // about 2 MiB/s
+    assert.equal(peer.cap, 5, 'ceil of ~4.1 chunks in two seconds')
+    peer.noteData(MiB, 600) // now about 4 MiB/s: more than maxCap allows
+    assert.equal(peer.cap, 6)
+    peer.noteTimeout(3, 700, MiB, 710)
     assert.equal(peer.cap, 1)
     peer.noteSuccess()
     assert.equal(peer.cap, 2)
+  })
+
+  it('leaves a peer that answered busy alone for a while, without blame, then asks it again', async () => {
+    const { download, objects } = fixture([CHUNK])
+    const asked: number[] = []
+    download.addPeer('crowded', async request => {
+      asked.push(performance.now())
+      if (asked.length === 1) {
+        throw new ChunkRefusedError('crowded', request.sha256, request.chunkIndex, 'busy')
+      }
+      return honest(objects)(request, new AbortController().signal)
+    })
+    download.peerHasObject('crowded', 0, all(1))
+    await download.start()
+    const stats = await download.done
+    assert.equal(asked.length, 2, 'asked once more after the busy answer')
+    assert.ok(asked[1]! - asked[0]! >= 150, `asked again after ${asked[1]! - asked[0]!} ms`)
+    assert.deepEqual(stats.bans, [])
+    assert.equal(stats.bytesReceivedByPeer.crowded, CHUNK)
+  })
+
+  it('gives a request a second timeout while its peer is still sending, instead of re-asking', async () => {
+    const options = { timeoutFloorMs: 200, maxInFlightPerPeer: 1, maxRequestsPerChunk: 1 }
+    const { download, objects } = fixture([CHUNK], options)
+    const busy = new ManualPeer()
+    download.addPeer('busy', busy.fetch)
+    download.peerHasObject('busy', 0, all(1))
+    download.addPeer('idle', honest(objects))
+    await download.start()
+    await until(() => busy.calls.length === 1, 'the request')
+    // bytes of earlier answers keep arriving from it until just before the first timeout
+    const started = performance.now()
+    while (performance.now() - started < 180) {
+      download.noteTraffic('busy')
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    download.peerHasObject('idle', 0, all(1))
+    await new Promise(resolve => setTimeout(resolve, 100))
+    assert.equal(download.stats().timeouts, 0, 'no timeout counted while it was sending')
+    busy.calls[0]!.resolve(objects[0]!)
+    const stats = await download.done
+    assert.equal(stats.bytesReceivedByPeer.busy, CHUNK)
+    assert.equal(stats.bytesReceivedByPeer.idle, undefined, 'the chunk was not asked twice')
   })
 
   it('counts a burst of timeouts of requests queued together as one strike', () => {
