@@ -17,6 +17,7 @@ interface SpreadOptions {
   sizes: number[]
   linkMbit: number
   mib: number
+  chunkKib: number
   centralCapS: number
   mode: 'auto' | FleetMode
 }
@@ -27,6 +28,13 @@ interface SpreadOptions {
  * pace. Faster links on 2 cores measure the CPU instead.
  */
 const DEFAULT_LINK_MBIT = 5
+
+/**
+ * 256 KiB: on a slow link a chunk must arrive whole before its receiver can pass it on, so the
+ * time for a release to reach the whole floor grows with the chunk's time on the wire (about
+ * 0.4 s here at a third of a 5 Mbit/s link, against 1.7 s for 1 MiB).
+ */
+const DEFAULT_CHUNK_KIB = 256
 
 /** Above this share of the machine busy, the CPU may have set the pace instead of the links. */
 const BUSY_WARNING = 0.85
@@ -55,6 +63,11 @@ export const spreadBenchmark: Benchmark = {
         new Option('--mib <n>', 'size of the generated revision in MiB')
           .argParser(positiveInteger)
           .default(12),
+      )
+      .addOption(
+        new Option('--chunk-kib <size>', 'chunk size of the release in KiB')
+          .argParser(positiveInteger)
+          .default(DEFAULT_CHUNK_KIB),
       )
       .addOption(
         new Option(
@@ -102,9 +115,10 @@ async function runSpread(options: SpreadOptions, reporter: BenchReporter): Promi
       const centralMib = centralRevisionMib(options, devices, linkMbit)
       const central = await revision(centralMib)
       reporter.detail(`${devices} devices, ${mode}${linkMbit ? ` at ${linkMbit} Mbit/s` : ''}:`)
-      const swarm = await spreadOnce(mode, devices, linkMbit, full.path, false)
+      const chunkBytes = options.chunkKib * 1024
+      const swarm = await spreadOnce(mode, devices, linkMbit, chunkBytes, full.path, false)
       reporter.detail(`  swarm     ${describe(swarm)}`)
-      const alone = await spreadOnce(mode, devices, linkMbit, central.path, true)
+      const alone = await spreadOnce(mode, devices, linkMbit, chunkBytes, central.path, true)
       reporter.detail(`  seed only ${describe(alone)}`)
       const scale = full.bytes / central.bytes
       if (scale !== 1) {
@@ -113,7 +127,7 @@ async function runSpread(options: SpreadOptions, reporter: BenchReporter): Promi
             `(--central-cap-s ${options.centralCapS}); its time is scaled ×${scale.toFixed(2)}`,
         )
       }
-      const line = resultLine({ mode, devices, linkMbit, swarm, alone, scale })
+      const line = resultLine({ mode, devices, linkMbit, swarm, alone, scale, chunkBytes })
       for (const result of [swarm, alone]) {
         if ((result.cpu.machineBusy ?? 0) > BUSY_WARNING) {
           reporter.detail(
@@ -168,12 +182,13 @@ async function spreadOnce(
   mode: FleetMode,
   devices: number,
   linkMbit: number | undefined,
+  chunkBytes: number,
   revisionPath: string,
   serveOnlyAsSeed: boolean,
 ): Promise<SequenceResult> {
   const run = await runFleet(
     // static discovery: the floor's start-up is not what is measured
-    { devices, mode, linkMbit, discovery: 'static', serveOnlyAsSeed },
+    { devices, mode, linkMbit, chunkBytes, discovery: 'static', serveOnlyAsSeed },
     [revisionPath],
   )
   const result = run.sequences[0]
@@ -188,6 +203,7 @@ function resultLine(init: {
   swarm: SequenceResult
   alone: SequenceResult
   scale: number
+  chunkBytes: number
 }): BenchResult {
   const { swarm, alone, linkMbit } = init
   const centralSeconds = alone.seconds * init.scale
@@ -199,6 +215,7 @@ function resultLine(init: {
     devices: init.devices,
     revision_bytes: swarm.revisionBytes,
     link_mbit: linkMbit ?? null,
+    chunk_bytes: init.chunkBytes,
     swarm_s: round(swarm.seconds, 2),
     central_s: round(centralSeconds, 2),
     bound_s: boundSeconds === undefined ? null : round(boundSeconds, 2),

@@ -37,6 +37,11 @@ export interface ChunkServerInit {
   mayServe(releaseId: string): boolean
   /** requests one stream may have waiting; more is a violation */
   maxPipelinedRequests: number
+  /**
+   * A chunk was taken by the stream to `peer` in full: larger than a yamux window, it needed window
+   * updates from the peer's process, so the peer is alive even when its pongs are slow.
+   */
+  onDelivered?(peer: string): void
   logger: ExchangeLogger
 }
 
@@ -194,6 +199,7 @@ export class ChunkServer {
       this.#bytesServed += bytes.byteLength
       this.#chunksServed++
       this.#byPeer.set(peer, (this.#byPeer.get(peer) ?? 0) + bytes.byteLength)
+      this.#init.onDelivered?.(peer)
     } finally {
       done()
     }

@@ -1,16 +1,13 @@
 import { bitmapBytes, hasBit, setBit } from './bitmap.js'
 import type { BanReason, ChunkFetcher } from './download-types.js'
+import { RateEstimate } from './rate-estimate.js'
 
-/** The rate estimate forgets older traffic with this time constant. */
-const RATE_MEMORY_MS = 3000
-/** Below this much busy time the estimate says nothing yet. */
-const MIN_BUSY_MS = 10
 /**
  * A peer is asked for about this much time's worth of chunks at once (at its observed rate):
  * enough to keep a fast peer busy, while a slow or crowded one gets few requests, so answers
  * stay well inside their timeouts and the rest goes to other peers.
  */
-const TARGET_QUEUE_MS = 2000
+export const TARGET_QUEUE_MS = 2000
 /**
  * …but never fewer than this: one request waits at the peer while the one before is sent, so
  * its upload does not idle for the time a request takes to reach it (seconds on a loaded link,
@@ -37,10 +34,7 @@ export class DownloadPeer {
   banned: BanReason | undefined
   /** chunks this peer timed out on or failed: asked of it again only when nobody else can help */
   readonly avoid = new Set<number>()
-  /** bytes received and time spent with requests outstanding, both fading (RATE_MEMORY_MS) */
-  #recentBytes = 0
-  #recentBusyMs = 0
-  #updatedAt = 0
+  readonly #rate = new RateEstimate()
   #lastTimeoutAt = -Infinity
   /**
    * Upper bound on the rate learnt from requests that took longer than expected, until data
@@ -109,23 +103,22 @@ export class DownloadPeer {
 
   /** A request of `bytes` was sent at `now`. */
   begin(bytes: number, now: number): void {
-    this.#advance(now)
+    this.#rate.begin(now)
     this.inFlight++
     this.inFlightBytes += bytes
   }
 
   /** A request of `bytes` is over (answered and written, failed or cancelled) at `now`. */
   end(bytes: number, now: number): void {
-    this.#advance(now)
+    this.#rate.end(now)
     this.inFlight--
     this.inFlightBytes -= bytes
   }
 
   /** `bytes` arrived from the peer at `now`. */
   noteData(bytes: number, now: number): void {
-    this.#advance(now)
+    this.#rate.add(bytes, now)
     this.bytesReceived += bytes
-    this.#recentBytes += bytes
     // a peer that delivers is slow at worst, not stalled: the measured rate takes over
     this.#rateCeiling = Infinity
     this.consecutiveTimeouts = 0
@@ -133,30 +126,11 @@ export class DownloadPeer {
   }
 
   /**
-   * Brings the estimate to `now`. The rate is bytes per busy time (time with requests
-   * outstanding), so idle gaps do not lower it and pipelined bursts do not inflate it.
-   */
-  #advance(now: number): void {
-    const elapsedMs = now - this.#updatedAt
-    if (elapsedMs <= 0) return
-    const keep = Math.exp(-elapsedMs / RATE_MEMORY_MS)
-    this.#recentBytes *= keep
-    // busy time over the elapsed span, weighted by the same fading
-    const busyMs = this.inFlight > 0 ? RATE_MEMORY_MS * (1 - keep) : 0
-    this.#recentBusyMs = this.#recentBusyMs * keep + busyMs
-    this.#updatedAt = now
-  }
-
-  /**
    * Bytes per second this peer delivers while asked (the initial guess before it has), never more
    * than a request that timed out since its last data showed.
    */
   rate(initialRateBytesPerSecond: number): number {
-    const measured =
-      this.#recentBusyMs < MIN_BUSY_MS || this.#recentBytes === 0
-        ? initialRateBytesPerSecond
-        : (this.#recentBytes * 1000) / this.#recentBusyMs
-    return Math.min(measured, this.#rateCeiling)
+    return Math.min(this.#rate.bytesPerSecond(initialRateBytesPerSecond), this.#rateCeiling)
   }
 
   /**

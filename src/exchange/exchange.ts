@@ -123,6 +123,7 @@ export class Exchange {
       ),
       mayServe,
       maxPipelinedRequests: options.maxPipelinedRequests ?? DEFAULTS.maxPipelinedRequests,
+      ...(init.onPeerActivity && { onDelivered: init.onPeerActivity }),
       logger: this.#logger,
     })
     this.#haves = new HaveServer({

@@ -5,7 +5,8 @@ import { hasBit } from './bitmap.js'
 import { ChunkState, ChunkTable, type TableObject } from './chunk-table.js'
 import { MAX_CHUNK_BYTES } from './constants.js'
 import { downloadOptions } from './download-options.js'
-import { DownloadPeer } from './download-peer.js'
+import { DownloadPeer, TARGET_QUEUE_MS } from './download-peer.js'
+import { RateEstimate } from './rate-estimate.js'
 import type {
   BanEvent,
   BanReason,
@@ -29,6 +30,11 @@ const ENDGAME_LATE_FACTOR = 2
 const ENDGAME_MIN_WAIT_MS = 50
 /** A request that timed out is cancelled after this many times its timeout more. */
 const HARD_TIMEOUT_FACTOR = 2
+/**
+ * Requests outstanding over all peers at least, whatever the measured rate: enough to draw on
+ * several peers at once, each of which may give this device only a share of its upload.
+ */
+const MIN_WINDOW_REQUESTS = 3
 /** How long "a peer is fetching this chunk" counts: a fetch that takes longer is not waited for. */
 const PENDING_TTL_MS = 2000
 
@@ -77,6 +83,8 @@ export class Download extends EventEmitter<DownloadEvents> {
   readonly #table: ChunkTable
   /** requests outstanding over all peers, at most: maxInFlightTotal, or fewer for large chunks */
   readonly #maxInFlight: number
+  /** this device's download rate over all peers: sizes the window of requests outstanding */
+  readonly #rate = new RateEstimate()
   readonly #requests = new Map<number, Request[]>()
   readonly #peers = new Map<string, DownloadPeer>()
   #inFlight = 0
@@ -290,12 +298,13 @@ export class Download extends EventEmitter<DownloadEvents> {
   #pump(): void {
     if (!this.#started || this.#finished) return
     const now = performance.now()
+    const window = this.#window()
     for (const allowAvoided of [false, true]) {
       let progressed = true
-      while (progressed && this.#inFlight < this.#maxInFlight) {
+      while (progressed && this.#inFlight < window) {
         progressed = false
         for (const peer of this.#shuffledPeers()) {
-          if (this.#inFlight >= this.#maxInFlight) break
+          if (this.#inFlight >= window) break
           if (peer.freeSlots(now) === 0) continue
           const asked = (chunk: number): boolean =>
             this.#requests.get(chunk)?.some(request => request.peer === peer) ?? false
@@ -315,6 +324,18 @@ export class Download extends EventEmitter<DownloadEvents> {
       }
     }
     this.#checkSources()
+  }
+
+  /**
+   * Requests to keep outstanding over all peers: about TARGET_QUEUE_MS of this device's own
+   * download rate. More would only queue behind each other on this device's link (on a slow
+   * floor, seconds of it), so every chunk would arrive late, and late everywhere at once, instead
+   * of early at one device that can pass it on.
+   */
+  #window(): number {
+    const rate = this.#rate.bytesPerSecond(this.#opts.initialRateBytesPerSecond)
+    const byRate = Math.ceil((rate * TARGET_QUEUE_MS) / 1000 / this.#table.release.chunkBytes)
+    return Math.min(this.#maxInFlight, Math.max(MIN_WINDOW_REQUESTS, byRate))
   }
 
   #shuffledPeers(): DownloadPeer[] {
@@ -399,6 +420,7 @@ export class Download extends EventEmitter<DownloadEvents> {
     if (list === undefined) this.#requests.set(chunk, [request])
     else list.push(request)
     peer.begin(bytes, startedAt)
+    this.#rate.begin(startedAt)
     request.queuedBytes = peer.inFlightBytes
     this.#inFlight++
     this.#stats.requests++
@@ -436,7 +458,9 @@ export class Download extends EventEmitter<DownloadEvents> {
   #release(request: Request, requeue: boolean): void {
     if (request.timer !== undefined) clearTimeout(request.timer)
     request.timer = undefined
-    request.peer.end(request.bytes, performance.now())
+    const now = performance.now()
+    request.peer.end(request.bytes, now)
+    this.#rate.end(now)
     this.#inFlight--
     const list = this.#requests.get(request.chunk)
     if (list !== undefined) {
@@ -455,7 +479,9 @@ export class Download extends EventEmitter<DownloadEvents> {
     request.settled = true
     if (request.timer !== undefined) clearTimeout(request.timer)
     const { peer, chunk } = request
-    peer.noteData(data.byteLength, performance.now())
+    const arrivedAt = performance.now()
+    peer.noteData(data.byteLength, arrivedAt)
+    this.#rate.add(data.byteLength, arrivedAt)
     const byPeer = this.#stats.bytesReceivedByPeer
     byPeer[peer.id] = (byPeer[peer.id] ?? 0) + data.byteLength
 
