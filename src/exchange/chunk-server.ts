@@ -54,11 +54,11 @@ interface Pending {
 }
 
 /**
- * Serves chunks of accepted releases over one long-lived stream per peer: requests are pipelined
- * and taken in order, each one only when the upload limiter gives a slot, and the next chunk is
- * not read from the store before the stream has taken the previous one. When the limiter's wait
- * list is full the request is answered "busy" at once, so its asker turns to another peer instead
- * of waiting. Chunks served fewer times get free slots first.
+ * Serves chunks of accepted releases over one long-lived stream per peer: requests are pipelined,
+ * each served only when the upload limiter gives a slot (answers may go out in any order), and a
+ * slot is held until the stream has taken its chunk. When every slot and wait place is taken the
+ * request is answered "busy" at once, so its asker turns to another peer instead of waiting.
+ * Chunks served fewer times get free slots first.
  */
 export class ChunkServer {
   readonly #init: ChunkServerInit
@@ -85,33 +85,33 @@ export class ChunkServer {
 
   /** Takes over an inbound chunk stream from `peer`. Never throws. */
   handle(stream: Stream, peer: string): void {
-    const queue: Pending[] = []
+    // every request asks the limiter for a place as soon as it arrives, so one that cannot be
+    // served soon hears "busy" at once instead of waiting behind this stream's earlier requests
+    const pending = new Map<number, Pending>()
+    const serving = new Set<Promise<void>>()
     const closed = new AbortController()
-    let serving = false
     const log = this.#init.logger
 
     const stop = (err: Error): void => {
       if (closed.signal.aborted) return
       closed.abort(err)
-      queue.length = 0
+      pending.clear()
       if (err instanceof ProtocolViolationError) {
         log.warn({ peer, err: err.message }, 'closing chunk stream: peer broke the protocol')
       }
       stream.abort(err)
     }
 
-    const serveQueue = async (): Promise<void> => {
-      if (serving) return
-      serving = true
-      try {
-        for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-          await this.#serveOne(stream, peer, next, closed.signal)
-        }
-      } catch (err) {
-        if (!closed.signal.aborted) stop(err as Error)
-      } finally {
-        serving = false
-      }
+    const serve = (request: Pending): void => {
+      const served: Promise<void> = this.#serveOne(stream, peer, request, closed.signal)
+        .catch((err: Error) => {
+          if (!closed.signal.aborted) stop(err)
+        })
+        .finally(() => {
+          pending.delete(request.id)
+          serving.delete(served)
+        })
+      serving.add(served)
     }
 
     const onFrame = (frame: Uint8ArrayList): void => {
@@ -120,24 +120,28 @@ export class ChunkServer {
       }
       const message = parseJson(CHUNK_PROTOCOL, frame, chunkRequest)
       if (message.t === 'cancel') {
-        const pending = queue.find(item => item.id === message.id)
-        if (pending !== undefined) pending.cancelled = true
+        const cancelled = pending.get(message.id)
+        if (cancelled !== undefined) cancelled.cancelled = true
         return
       }
-      if (queue.length >= this.#init.maxPipelinedRequests) {
+      if (pending.has(message.id)) {
+        throw new ProtocolViolationError(CHUNK_PROTOCOL, `request id ${message.id} reused`)
+      }
+      if (pending.size >= this.#init.maxPipelinedRequests) {
         throw new ProtocolViolationError(
           CHUNK_PROTOCOL,
           `more than ${this.#init.maxPipelinedRequests} requests waiting`,
         )
       }
-      queue.push({
+      const request: Pending = {
         id: message.id,
         releaseId: message.r,
         sha256: message.o,
         index: message.i,
         cancelled: false,
-      })
-      void serveQueue()
+      }
+      pending.set(request.id, request)
+      serve(request)
     }
 
     const reader = new FrameReader(stream, {
@@ -153,8 +157,8 @@ export class ChunkServer {
       },
       onError: err => stop(err),
       onEnd: () => {
-        // the client is done asking: finish what is queued, then close our side
-        void serveQueue().then(() => {
+        // the client is done asking: finish what is being served, then close our side
+        void Promise.allSettled([...serving]).then(() => {
           if (!closed.signal.aborted) stream.close().catch(() => {})
         })
       },

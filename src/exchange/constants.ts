@@ -29,7 +29,7 @@ export const RELEASE_ID = /^[0-9A-Za-z:_-]{1,128}$/
 
 /** Defaults of ExchangeOptions and DownloadOptions, in one place. */
 export const DEFAULTS = {
-  maxConcurrentUploads: 3,
+  maxConcurrentUploads: 5,
   uploadRateBytesPerSecond: 0,
   maxPipelinedRequests: 64,
   haveFlushIntervalMs: 100,

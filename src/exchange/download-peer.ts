@@ -7,7 +7,7 @@ import { RateEstimate } from './rate-estimate.js'
  * enough to keep a fast peer busy, while a slow or crowded one gets few requests, so answers
  * stay well inside their timeouts and the rest goes to other peers.
  */
-export const TARGET_QUEUE_MS = 2000
+const TARGET_QUEUE_MS = 2000
 /**
  * …but never fewer than this: one request waits at the peer while the one before is sent, so
  * its upload does not idle for the time a request takes to reach it (seconds on a loaded link,
@@ -15,9 +15,9 @@ export const TARGET_QUEUE_MS = 2000
  */
 const MIN_QUEUED_REQUESTS = 2
 /** A peer that answered "busy" is left alone this long at first… */
-const BUSY_FIRST_MS = 200
+const BUSY_FIRST_MS = 100
 /** …doubling with every further "busy" up to this, until it delivers a chunk. */
-const BUSY_MAX_MS = 3200
+const BUSY_MAX_MS = 800
 
 /** What one download knows about one peer. Chunk positions are global (over all objects). */
 export class DownloadPeer {

@@ -21,7 +21,7 @@ import { UploadLimiter } from './upload-limiter.js'
 
 /** Tuning of the exchange as a whole. */
 export interface ExchangeOptions {
-  /** Chunk requests served at the same time, over all peers (as many more may wait). @default 3 */
+  /** Chunk requests served at the same time, over all peers (twice as many may wait). @default 5 */
   maxConcurrentUploads?: number
   /** Upload rate cap in bytes per second over all peers; 0 means none. @default 0 */
   uploadRateBytesPerSecond?: number

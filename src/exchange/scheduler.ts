@@ -5,7 +5,7 @@ import { hasBit } from './bitmap.js'
 import { ChunkState, ChunkTable, type TableObject } from './chunk-table.js'
 import { MAX_CHUNK_BYTES } from './constants.js'
 import { downloadOptions } from './download-options.js'
-import { DownloadPeer, TARGET_QUEUE_MS } from './download-peer.js'
+import { DownloadPeer } from './download-peer.js'
 import { RateEstimate } from './rate-estimate.js'
 import type {
   BanEvent,
@@ -34,7 +34,13 @@ const HARD_TIMEOUT_FACTOR = 2
  * Requests outstanding over all peers at least, whatever the measured rate: enough to draw on
  * several peers at once, each of which may give this device only a share of its upload.
  */
-const MIN_WINDOW_REQUESTS = 3
+const MIN_WINDOW_REQUESTS = 4
+/**
+ * Time's worth of this device's download rate kept outstanding over all peers: part of it waits
+ * in uploaders' queues, and a window that only just covers the rate measured would never let the
+ * rate grow past what it already is.
+ */
+const WINDOW_TARGET_MS = 4000
 /** How long "a peer is fetching this chunk" counts: a fetch that takes longer is not waited for. */
 const PENDING_TTL_MS = 2000
 
@@ -327,14 +333,14 @@ export class Download extends EventEmitter<DownloadEvents> {
   }
 
   /**
-   * Requests to keep outstanding over all peers: about TARGET_QUEUE_MS of this device's own
+   * Requests to keep outstanding over all peers: about WINDOW_TARGET_MS of this device's own
    * download rate. More would only queue behind each other on this device's link (on a slow
    * floor, seconds of it), so every chunk would arrive late, and late everywhere at once, instead
    * of early at one device that can pass it on.
    */
   #window(): number {
     const rate = this.#rate.bytesPerSecond(this.#opts.initialRateBytesPerSecond)
-    const byRate = Math.ceil((rate * TARGET_QUEUE_MS) / 1000 / this.#table.release.chunkBytes)
+    const byRate = Math.ceil((rate * WINDOW_TARGET_MS) / 1000 / this.#table.release.chunkBytes)
     return Math.min(this.#maxInFlight, Math.max(MIN_WINDOW_REQUESTS, byRate))
   }
 
@@ -343,7 +349,6 @@ export class Download extends EventEmitter<DownloadEvents> {
     const peers: DownloadPeer[] = []
     for (const peer of this.#peers.values()) {
       if (peer.freeSlots(now) > 0) peers.push(peer)
-      // a timer may fire a hair before performance.now() reaches its time: wake again then
       else if (peer.usable && peer.busyUntil > now) this.#wakeAt(peer.busyUntil)
     }
     for (let i = peers.length - 1; i > 0; i--) {
@@ -389,7 +394,9 @@ export class Download extends EventEmitter<DownloadEvents> {
     this.#wakeTimer = setTimeout(
       () => {
         this.#wakeTimer = undefined
-        this.#pump()
+        // libuv may fire a timer a little before performance.now() reaches its time
+        if (performance.now() < at) this.#wakeAt(at)
+        else this.#pump()
       },
       Math.max(1, Math.ceil(at - performance.now())),
     )

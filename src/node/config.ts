@@ -50,7 +50,7 @@ export const daemonConfigSchema = z
     /** the pv-ctrl command that starts the trial. @default LOCAL_RUN */
     runCommand: z.enum(['LOCAL_RUN', 'LOCAL_RUN_COMMIT']).default('LOCAL_RUN'),
     /** chunk requests served at once. @default 8 */
-    uploadSlots: z.number().int().min(1).default(3),
+    uploadSlots: z.number().int().min(1).default(5),
     /** upload cap in bytes per second; 0 = none. @default 0 */
     uploadRateBytesPerSecond: z.number().int().min(0).default(0),
     /** false on hardware without a trustworthy clock. @default true */
