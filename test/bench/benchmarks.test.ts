@@ -55,6 +55,7 @@ describe('benchmarks', () => {
       sizes: [2, 3],
       linkMbit: 10,
       mib: 1,
+      chunkKib: 256,
       centralCapS: 60,
       mode: 'inprocess',
     })
@@ -72,6 +73,7 @@ describe('benchmarks', () => {
       const revisionBytes = line.revision_bytes as number
       assert.ok(revisionBytes > 0.9 * 1024 * 1024, `revision of about 1 MiB, got ${revisionBytes}`)
       assert.equal(line.central_revision_bytes, revisionBytes)
+      assert.equal(line.chunk_bytes, 256 * 1024)
       const swarm = line.swarm_s as number
       const central = line.central_s as number
       assert.ok(swarm > 0 && central > 0, 'both floors timed')
