@@ -196,8 +196,3 @@ export class StoreClosedError extends PvswarmError {
     super(`${what} is closed`)
   }
 }
-
-/** A hash-pool thread failed or stopped; chunks waiting on it were not checked. */
-export class HashThreadError extends PvswarmError {
-  static override readonly name = 'HashThreadError'
-}

@@ -61,13 +61,6 @@ export interface StoreOptions {
    * @default fs.statfs(dir): bavail * bsize
    */
   statFreeBytes?: (dir: string) => Promise<number>
-  /**
-   * Threads that check each chunk's sha256, and take the whole object's, off the event loop
-   * (hash-pool.ts); 0 hashes on the event loop. Each chunk then costs a copy into a buffer of
-   * its own (the transport's buffers cannot be handed over) instead of the hashing.
-   * @default 1
-   */
-  hashThreads?: number
 }
 
 /** Open (creating if needed) the store in `options.dataDir`. One process per directory. */

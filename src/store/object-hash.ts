@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { chunkLengthOf, type ChunkedObjectSpec } from './chunks.js'
 import { readInto } from './fs-util.js'
-import type { PooledObjectHash } from './hash-pool.js'
 
 /**
  * The sha256 of a whole object being filled, computed as its chunks arrive, so that publishing
@@ -17,10 +16,6 @@ import type { PooledObjectHash } from './hash-pool.js'
  * its own hash in the object's chunk list, and every chunk written matched the same hash, so
  * the file holds exactly the bytes hashed. What this no longer catches is a disk that changes
  * bytes after they were written; fsck (reverify) is there for that.
- *
- * With a hash pool (`pooled`), the hash lives on a pool thread instead: chunks from the network
- * are checked and fed there (PooledObjectHash.checkChunk, the caller reports each answer with
- * `advance`), read-backs are fed there, and that thread alone decides what is next in order.
  */
 export class InOrderObjectHash {
   readonly #hash = createHash('sha256')
@@ -34,7 +29,6 @@ export class InOrderObjectHash {
     private readonly data: FileHandle,
     /** true once chunk `index` is written to `data` and may be read back */
     private readonly onDisk: (index: number) => boolean,
-    private readonly pooled?: PooledObjectHash,
   ) {
     this.#chunkCount = spec.chunkSha256.length
   }
@@ -50,23 +44,12 @@ export class InOrderObjectHash {
    * read-back once it is on disk. Returns whether it was taken.
    */
   offer(index: number, pieces: readonly Uint8Array[]): boolean {
-    if (this.pooled !== undefined) return false
     if (index !== this.#nextChunk || this.#reading !== undefined || this.#digest !== undefined) {
       return false
     }
     for (const piece of pieces) this.#hash.update(piece)
     this.#nextChunk++
     return true
-  }
-
-  /** A pool thread answered: its whole hash now waits for chunk `next`. */
-  advance(next: number): void {
-    if (next > this.#nextChunk) this.#nextChunk = next
-  }
-
-  /** The object will not be finished: a pool thread may let go of its hash. */
-  forget(): void {
-    if (this.#digest === undefined) this.pooled?.forget()
   }
 
   /**
@@ -98,7 +81,7 @@ export class InOrderObjectHash {
         `object ${this.spec.sha256}: whole hash asked for with chunk ${this.#nextChunk} missing`,
       )
     }
-    this.#digest = this.pooled === undefined ? this.#hash.digest('hex') : await this.pooled.digest()
+    this.#digest = this.#hash.digest('hex')
     return this.#digest
   }
 
@@ -111,25 +94,18 @@ export class InOrderObjectHash {
     const { size, chunkBytes } = this.spec
     // one buffer for the whole run: with chunks landing in random order most of an object may
     // be read back, and a fresh buffer per chunk would only be garbage for V8 to collect
-    // (not from Buffer's shared slab: a pool thread is handed the whole ArrayBuffer and back)
     let buffer: Buffer | undefined
     while (this.#behind()) {
       const index = this.#nextChunk
       const length = chunkLengthOf(size, chunkBytes, index)
-      buffer ??= Buffer.allocUnsafeSlow(Math.max(1, chunkBytes))
+      buffer ??= Buffer.allocUnsafe(Math.max(1, chunkBytes))
       // the whole chunk is read before any of it is hashed: a failed read leaves the hash clean
       const bytes = await readInto(this.data, buffer, index * chunkBytes, length)
       if (bytes.byteLength !== length) {
         throw new Error(`object ${this.spec.sha256}: chunk ${index} is short on disk`)
       }
-      if (this.pooled === undefined) {
-        this.#hash.update(bytes)
-        this.#nextChunk++
-      } else {
-        const fed = await this.pooled.feed(index, bytes)
-        buffer = Buffer.from(fed.bytes.buffer)
-        this.advance(fed.next)
-      }
+      this.#hash.update(bytes)
+      this.#nextChunk++
     }
   }
 }

@@ -9,7 +9,6 @@ import {
   sameSpec,
   type ChunkedObjectSpec,
 } from './chunks.js'
-import { ChunkBuffers } from './chunk-buffers.js'
 import { ChunkLog } from './chunk-log.js'
 import { piecesOf, sha256OfPieces, type ChunkBytes } from './chunk-bytes.js'
 import {
@@ -23,7 +22,6 @@ import {
 } from './errors.js'
 import { fsyncDir, isNoSpace, openIfExists, readAt, removeFile, writevAll } from './fs-util.js'
 import { FILE_MODE, type Layout } from './layout.js'
-import type { HashPool, PooledObjectHash } from './hash-pool.js'
 import { InOrderObjectHash } from './object-hash.js'
 import {
   discardPartialFiles,
@@ -38,8 +36,6 @@ import type { SpaceClaim, SpaceLedger } from './space.js'
 export interface PartialContext {
   layout: Layout
   ledger: SpaceLedger
-  /** threads that check chunks and hash objects off the event loop; absent: on it */
-  hashPool?: HashPool
 }
 
 type PartialState = 'filling' | 'publishing' | 'complete' | 'failed'
@@ -60,10 +56,6 @@ export class PartialCore {
   #publishing: Promise<void> | undefined
   /** the whole object's hash as it fills; undefined when it was complete at open */
   readonly #objectHash: InOrderObjectHash | undefined
-  /** this object's side of the hash pool, when the store has one and the object is filling */
-  readonly #pooled: PooledObjectHash | undefined
-  /** buffers that chunks are copied into for the pool, reused once written */
-  readonly #buffers: ChunkBuffers
 
   private constructor(
     private readonly ctx: PartialContext,
@@ -74,7 +66,6 @@ export class PartialCore {
     held: readonly number[] | 'all',
   ) {
     this.chunkCount = spec.chunkSha256.length
-    this.#buffers = new ChunkBuffers(spec.chunkBytes)
     this.#held = new Uint8Array(this.chunkCount)
     this.#missingBytes = spec.size
     if (held === 'all') {
@@ -85,13 +76,7 @@ export class PartialCore {
     } else {
       for (const index of held) this.#mark(index, 1)
       this.#state = 'filling'
-      this.#pooled = ctx.hashPool?.object()
-      this.#objectHash = new InOrderObjectHash(
-        spec,
-        data,
-        index => this.#held[index] === 1,
-        this.#pooled,
-      )
+      this.#objectHash = new InOrderObjectHash(spec, data, index => this.#held[index] === 1)
     }
   }
 
@@ -232,69 +217,30 @@ export class PartialCore {
     if (bytes.byteLength !== expectedBytes) {
       throw new ChunkSizeError(sha256, index, expectedBytes, bytes.byteLength)
     }
+    const pieces = piecesOf(bytes)
     const expectedSha256 = this.spec.chunkSha256[index]!
-    const pieces =
-      this.#pooled === undefined
-        ? this.#checkHere(index, expectedSha256, piecesOf(bytes))
-        : await this.#checkOnPool(index, expectedSha256, bytes)
-
-    try {
-      const earlier = this.#inFlight.get(index)
-      if (earlier) await earlier.catch(() => undefined)
-      if (this.has(index)) {
-        if (this.#state === 'publishing') await this.#publishing
-        return 'already'
-      }
-
-      const write = this.#store(index, pieces)
-      this.#inFlight.set(index, write)
-      try {
-        await write
-      } finally {
-        if (this.#inFlight.get(index) === write) this.#inFlight.delete(index)
-      }
-      return 'stored'
-    } finally {
-      // the copy made for the pool is written (or not needed): the next chunk may use it
-      if (this.#pooled !== undefined) this.#buffers.give(pieces[0]!)
-    }
-  }
-
-  /** The chunk's hash checked on the event loop; returns the pieces to write. */
-  #checkHere(index: number, expectedSha256: string, pieces: Uint8Array[]): Uint8Array[] {
     const gotSha256 = sha256OfPieces(pieces)
     if (gotSha256 !== expectedSha256) {
-      throw new ChunkMismatchError(this.spec.sha256, index, expectedSha256, gotSha256)
+      throw new ChunkMismatchError(sha256, index, expectedSha256, gotSha256)
     }
     // In the same synchronous step as the check: the bytes fed are the bytes verified.
     this.#objectHash?.offer(index, pieces)
-    return pieces
-  }
 
-  /**
-   * The chunk's hash checked on a pool thread, which also feeds the whole-object hash. The
-   * pieces are copied into one buffer of their own first: they are views into the transport's
-   * buffers, which cannot be handed to another thread. Returns the copy, to write.
-   */
-  async #checkOnPool(
-    index: number,
-    expectedSha256: string,
-    bytes: ChunkBytes,
-  ): Promise<Uint8Array[]> {
-    const copy = this.#buffers.take(bytes.byteLength)
-    let offset = 0
-    for (const piece of piecesOf(bytes)) {
-      copy.set(piece, offset)
-      offset += piece.byteLength
+    const earlier = this.#inFlight.get(index)
+    if (earlier) await earlier.catch(() => undefined)
+    if (this.has(index)) {
+      if (this.#state === 'publishing') await this.#publishing
+      return 'already'
     }
-    const checked = await this.#pooled!.checkChunk(index, expectedSha256, copy)
-    this.#objectHash!.advance(checked.next)
-    if (checked.sha256 !== expectedSha256) {
-      this.#buffers.give(checked.bytes)
-      throw new ChunkMismatchError(this.spec.sha256, index, expectedSha256, checked.sha256)
+
+    const write = this.#store(index, pieces)
+    this.#inFlight.set(index, write)
+    try {
+      await write
+    } finally {
+      if (this.#inFlight.get(index) === write) this.#inFlight.delete(index)
     }
-    if (this.#closed) throw new StoreClosedError(`partial object ${shortId(this.spec.sha256)}`)
-    return [checked.bytes]
+    return 'stored'
   }
 
   async #store(index: number, pieces: readonly Uint8Array[]): Promise<void> {
@@ -363,7 +309,6 @@ export class PartialCore {
     await removeFile(layout.partialMeta(sha256))
     await fsyncDir(layout.partial)
     this.#state = 'complete'
-    this.#buffers.clear()
     this.claim?.release()
   }
 
@@ -418,8 +363,6 @@ export class PartialCore {
     await Promise.allSettled([...this.#inFlight.values()])
     if (this.#publishing) await this.#publishing.catch(() => undefined)
     await this.#objectHash?.idle()
-    this.#objectHash?.forget()
-    this.#buffers.clear()
     await this.log?.close()
     await this.data.close()
     this.claim?.release()

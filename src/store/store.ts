@@ -7,11 +7,10 @@ import {
   sameSpec,
   type ChunkedObjectSpec,
 } from './chunks.js'
-import { DEFAULT_HASH_THREADS, DEFAULT_RESERVE_BYTES } from './constants.js'
+import { DEFAULT_RESERVE_BYTES } from './constants.js'
 import { DeviceStateFile } from './device-state.js'
 import { ObjectNotFoundError, PartialConflictError, StoreClosedError } from './errors.js'
 import { isNotFound } from './fs-util.js'
-import { HashPool } from './hash-pool.js'
 import type { DeviceState, FsckReport, PartialObject, Store, StoreOptions } from './index.js'
 import { checkId, DIR_MODE, Layout } from './layout.js'
 import { acquireLock } from './lock.js'
@@ -40,16 +39,13 @@ export class DiskStore implements Store {
   /** Opening, closing, checking and removing partials happen one at a time. */
   readonly #gate = new Serial()
   #closed = false
-  readonly #hashPool: HashPool | undefined
 
   private constructor(
     private readonly layout: Layout,
     private readonly ledger: SpaceLedger,
     objects: ObjectFiles,
     private readonly unlock: () => Promise<void>,
-    hashThreads: number,
   ) {
-    this.#hashPool = hashThreads > 0 ? new HashPool(hashThreads) : undefined
     this.dataDir = layout.dataDir
     this.#objects = objects
     this.#releases = new ReleaseFiles(layout)
@@ -60,10 +56,6 @@ export class DiskStore implements Store {
     const reserveBytes = options.reserveBytes ?? DEFAULT_RESERVE_BYTES
     if (!Number.isSafeInteger(reserveBytes) || reserveBytes < 0) {
       throw new RangeError(`reserveBytes ${reserveBytes} is not a non-negative integer`)
-    }
-    const hashThreads = options.hashThreads ?? DEFAULT_HASH_THREADS
-    if (!Number.isSafeInteger(hashThreads) || hashThreads < 0) {
-      throw new RangeError(`hashThreads ${hashThreads} is not a non-negative integer`)
     }
     const layout = new Layout(resolve(options.dataDir))
     await makeDirectory(layout.dataDir, DIR_MODE)
@@ -84,7 +76,7 @@ export class DiskStore implements Store {
       await unlock()
       throw err
     }
-    return new DiskStore(layout, ledger, objects, unlock, hashThreads)
+    return new DiskStore(layout, ledger, objects, unlock)
   }
 
   async has(sha256: string): Promise<boolean> {
@@ -140,11 +132,7 @@ export class DiskStore implements Store {
         entry.refs++
         return entry.core
       }
-      const context: PartialContext = {
-        layout: this.layout,
-        ledger: this.ledger,
-        ...(this.#hashPool === undefined ? {} : { hashPool: this.#hashPool }),
-      }
+      const context: PartialContext = { layout: this.layout, ledger: this.ledger }
       const opened = await PartialCore.open(context, spec)
       this.#partials.set(spec.sha256, { core: opened, refs: 1 })
       return opened
@@ -257,7 +245,6 @@ export class DiskStore implements Store {
       await Promise.all(cores.map(core => core.close()))
     })
     await this.#objects.closeReadHandles()
-    await this.#hashPool?.close()
     await this.unlock()
   }
 
