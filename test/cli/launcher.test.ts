@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { DEVICE_NODE_FLAGS } from '../../src/node/runtime-flags.js'
-import { bundledNode, pvswarmBin } from './helpers.js'
+import { generateReleaseKey } from '../../src/release/index.js'
+import { bundledNode, pvswarmBin, removeDir, tempDir } from './helpers.js'
 
 /** Debian's Node, older than libp2p needs: the launcher re-runs itself under the bundled one. */
 const SYSTEM_NODE = '/usr/bin/node'
@@ -79,6 +81,48 @@ describe('bin/pvswarm.js', () => {
     assert.equal(code, 1)
     assert.equal(reports.length, 1)
   })
+
+  it(
+    'a daemon it starts is the process it was started as, and stops cleanly on SIGTERM',
+    { skip: existsSync('/proc/self/cmdline') ? false : 'no /proc' },
+    async () => {
+      const dir = await tempDir()
+      const args = [
+        ...['daemon', '--data', dir, '--fleet', 'f', '--trust', generateReleaseKey().publicKey],
+        ...['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-dht', '--pvctrl', 'none'],
+        ...['--api', '127.0.0.1:0', '--log-level', 'info'],
+      ]
+      // the daemon logs to stderr
+      const child = spawn(bundledNode, [pvswarmBin, ...args], {
+        stdio: ['ignore', 'inherit', 'pipe'],
+      })
+      const exited = new Promise<[number | null, NodeJS.Signals | null]>(resolve =>
+        child.once('exit', (code, signal) => resolve([code, signal])),
+      )
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+      try {
+        const lines = createInterface({ input: child.stderr })
+        const started = new Promise<void>(resolve =>
+          lines.on('line', line => {
+            // logged in the same step that sets up the daemon's signal handlers
+            if (line.includes('"status API listening"')) resolve()
+          }),
+        )
+        await started
+        // execve kept the pid: the daemon itself gets the signal, with nobody in between
+        const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0')
+        for (const flag of DEVICE_NODE_FLAGS) assert.ok(cmdline.includes(flag), cmdline.join(' '))
+        assert.ok(cmdline.includes('daemon'))
+
+        child.kill('SIGTERM')
+        assert.deepEqual(await exited, [0, null])
+      } finally {
+        clearTimeout(timer)
+        child.kill('SIGKILL')
+        await removeDir(dir)
+      }
+    },
+  )
 
   it(
     'started by the system Node 20, runs the bundled node with the device flags',
