@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { Option } from 'commander'
 import type { RunningDevice } from '../../src/node/daemon.js'
+import { missingDeviceFlags } from '../../src/node/runtime-flags.js'
 import { generateReleaseKey, releaseId } from '../../src/release/index.js'
 import { bigRelease } from './big-release.js'
 import type { DeviceProcessReport, DeviceProcessSpec, MemorySample } from './device-process.js'
@@ -22,6 +23,7 @@ const SAMPLE_INTERVAL_MS = 50
 interface MemoryOptions {
   mib: number
   nodeFlags?: string
+  deviceFlags: boolean
 }
 
 /**
@@ -42,8 +44,12 @@ export const memoryBenchmark: Benchmark = {
       )
       .option(
         '--node-flags <flags>',
-        'flags for the downloader\'s node, e.g. "--max-semi-space-size=1" ' +
-          '(default: none, as the daemon runs)',
+        'flags for the downloader\'s node, e.g. "--max-semi-space-size=4"; ' +
+          'one given here wins over the device default of the same name',
+      )
+      .option(
+        '--no-device-flags',
+        'start the downloader without the flags the pvswarm launcher gives a device',
       ),
   run: (options, reporter) => runMemory(options as unknown as MemoryOptions, reporter),
 }
@@ -62,7 +68,9 @@ async function runMemory(options: MemoryOptions, reporter: BenchReporter): Promi
     await rm(big.revisionPath)
     reporter.detail(`${options.mib} MiB object seeded; starting the downloader`)
 
-    const nodeFlags = options.nodeFlags?.split(/\s+/).filter(flag => flag !== '') ?? []
+    // the flags bin/pvswarm.js starts a device with, so the figure is a real device's
+    const chosen = options.nodeFlags?.split(/\s+/).filter(flag => flag !== '') ?? []
+    const nodeFlags = options.deviceFlags ? [...missingDeviceFlags(chosen, ''), ...chosen] : chosen
     const measured = await measureDownloader(
       {
         dataDir: join(space.dir, 'downloader'),
@@ -104,7 +112,7 @@ async function runMemory(options: MemoryOptions, reporter: BenchReporter): Promi
       peak_external_mib: round(atPeak.external / MIB),
       seconds: round(measured.seconds, 2),
       mib_s: round(big.objectBytes / MIB / measured.seconds),
-      ...(nodeFlags.length > 0 ? { node_flags: nodeFlags.join(' ') } : {}),
+      node_flags: nodeFlags.join(' '),
     }
   } finally {
     await seed?.stop()

@@ -24,7 +24,7 @@ export interface DownloadOptions {
    * Requests outstanding at one peer (including chunks received and being written): this window is
    * the receive backpressure: received chunks waiting to be verified and written never take more
    * than the in-flight limits allow.
-   * @default 8
+   * @default 4
    */
   maxInFlightPerPeer?: number
   /** Requests outstanding over all peers. @default 48 */

@@ -8,6 +8,11 @@ import { createHash } from 'node:crypto'
 export interface ChunkPieces {
   readonly byteLength: number
   [Symbol.iterator](): Iterator<Uint8Array>
+  /**
+   * Drops the first `bytes` (Uint8ArrayList has it). Pieces that can be consumed are taken over
+   * by the store: it copies them and empties them at once; see PartialCore.writeChunk.
+   */
+  consume?(bytes: number): void
 }
 
 /** A chunk's bytes: one buffer, or the pieces it arrived in. */

@@ -9,6 +9,7 @@ import {
   sameSpec,
   type ChunkedObjectSpec,
 } from './chunks.js'
+import { ChunkBuffers } from './chunk-buffers.js'
 import { ChunkLog } from './chunk-log.js'
 import { piecesOf, sha256OfPieces, type ChunkBytes } from './chunk-bytes.js'
 import {
@@ -56,6 +57,8 @@ export class PartialCore {
   #publishing: Promise<void> | undefined
   /** the whole object's hash as it fills; undefined when it was complete at open */
   readonly #objectHash: InOrderObjectHash | undefined
+  /** buffers that consumable chunks are copied into, reused once written */
+  readonly #buffers: ChunkBuffers
 
   private constructor(
     private readonly ctx: PartialContext,
@@ -66,6 +69,7 @@ export class PartialCore {
     held: readonly number[] | 'all',
   ) {
     this.chunkCount = spec.chunkSha256.length
+    this.#buffers = new ChunkBuffers(spec.chunkBytes)
     this.#held = new Uint8Array(this.chunkCount)
     this.#missingBytes = spec.size
     if (held === 'all') {
@@ -201,8 +205,15 @@ export class PartialCore {
   }
 
   /**
-   * Verify chunk `index` against the spec and store it. The pieces are hashed and written as
-   * they are, not copied: the caller must leave them alone until this settles.
+   * Verify chunk `index` against the spec and store it.
+   *
+   * Pieces that can be consumed (a Uint8ArrayList from the transport) are taken over: copied into
+   * a buffer of this object's, reused from chunk to chunk, and emptied at once. The caller awaiting
+   * this still holds the list while the chunk is hashed and written, and the transport's buffers
+   * in it would live long enough for V8 to move them to the old generation, where only a full
+   * collection frees them: measured, 20 full GCs per 256 MiB and ~30 MiB more peak RSS than with
+   * the copy. Other bytes are hashed and written as they are: the caller must leave them alone
+   * until this settles.
    */
   async writeChunk(index: number, bytes: ChunkBytes): Promise<'stored' | 'already'> {
     const { sha256, size, chunkBytes } = this.spec
@@ -217,7 +228,30 @@ export class PartialCore {
     if (bytes.byteLength !== expectedBytes) {
       throw new ChunkSizeError(sha256, index, expectedBytes, bytes.byteLength)
     }
-    const pieces = piecesOf(bytes)
+    const copy = this.#takeOver(bytes)
+    try {
+      return await this.#checkAndStore(index, copy === undefined ? piecesOf(bytes) : [copy.bytes])
+    } finally {
+      // a complete object fills nothing more: its spares are gone and stay gone
+      if (copy !== undefined && this.#state === 'filling') this.#buffers.give(copy.buffer)
+    }
+  }
+
+  /** Consumable pieces copied into one of this object's buffers and emptied; else undefined. */
+  #takeOver(bytes: ChunkBytes): { buffer: Buffer; bytes: Buffer } | undefined {
+    if (bytes instanceof Uint8Array || bytes.consume === undefined) return undefined
+    const buffer = this.#buffers.take()
+    let offset = 0
+    for (const piece of bytes) {
+      buffer.set(piece, offset)
+      offset += piece.byteLength
+    }
+    bytes.consume(bytes.byteLength)
+    return { buffer, bytes: buffer.subarray(0, offset) }
+  }
+
+  async #checkAndStore(index: number, pieces: Uint8Array[]): Promise<'stored' | 'already'> {
+    const { sha256 } = this.spec
     const expectedSha256 = this.spec.chunkSha256[index]!
     const gotSha256 = sha256OfPieces(pieces)
     if (gotSha256 !== expectedSha256) {
@@ -233,6 +267,7 @@ export class PartialCore {
       return 'already'
     }
 
+    // the write is awaited here, so the caller gives a copied buffer back only once it is done
     const write = this.#store(index, pieces)
     this.#inFlight.set(index, write)
     try {
@@ -309,6 +344,7 @@ export class PartialCore {
     await removeFile(layout.partialMeta(sha256))
     await fsyncDir(layout.partial)
     this.#state = 'complete'
+    this.#buffers.clear()
     this.claim?.release()
   }
 
@@ -363,6 +399,7 @@ export class PartialCore {
     await Promise.allSettled([...this.#inFlight.values()])
     if (this.#publishing) await this.#publishing.catch(() => undefined)
     await this.#objectHash?.idle()
+    this.#buffers.clear()
     await this.log?.close()
     await this.data.close()
     this.claim?.release()

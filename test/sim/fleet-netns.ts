@@ -3,6 +3,7 @@ import { EventEmitter, once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { encodeRelease, type Release } from '../../src/release/index.js'
+import { DEVICE_NODE_FLAGS } from '../../src/node/runtime-flags.js'
 import { PvswarmError } from '../../src/util/errors.js'
 import { ChildCpuTracker, ownCpuSeconds } from './cpu.js'
 import { parseReport, type DeviceCommand, type DeviceReport } from './device-protocol.js'
@@ -121,9 +122,9 @@ class RemoteSimDevice extends EventEmitter<SimDeviceEvents> implements SimDevice
       peers: staticPeers ?? [],
       mdns: staticPeers === undefined,
     }
-    const child = floor.spawn(host, process.execPath, [DEVICE_SCRIPT, JSON.stringify(spec)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
+    // started the way bin/pvswarm.js starts a device, so the floor's memory is a device's
+    const args = [...DEVICE_NODE_FLAGS, DEVICE_SCRIPT, JSON.stringify(spec)]
+    const child = floor.spawn(host, process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
     const device = new RemoteSimDevice(spec.name, child)
     cpu.track(device.pid)
     const ready = device.#listen()

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { appendFile, open, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, before, beforeEach, describe, it } from 'node:test'
+import { Uint8ArrayList } from 'uint8arraylist'
 import {
   ChunkIndexError,
   ChunkMismatchError,
@@ -86,6 +87,52 @@ describe('store partial objects', () => {
     }
     assert.equal(partial.isComplete(), true)
     assert.deepEqual(await readFile(join(dir, 'objects', spec.sha256)), fixture)
+    await partial.close()
+  })
+
+  it('takes over a Uint8ArrayList: copies and empties it, concurrently and out of order', async () => {
+    const partial = await store.openPartial(spec)
+    const lists = [...Array(partial.chunkCount).keys()].map(index => {
+      const bytes = Buffer.from(chunk(index))
+      const cut = Math.floor(bytes.byteLength / 3)
+      return new Uint8ArrayList(bytes.subarray(0, cut), bytes.subarray(cut))
+    })
+    const order = [...lists.keys()].reverse()
+
+    // all at once: each chunk in flight needs a buffer of its own
+    const results = await Promise.all(order.map(index => partial.writeChunk(index, lists[index]!)))
+
+    assert.deepEqual(new Set(results), new Set(['stored']))
+    for (const list of lists) assert.equal(list.byteLength, 0, 'emptied')
+    assert.equal(partial.isComplete(), true)
+    assert.deepEqual(await readFile(join(dir, 'objects', spec.sha256)), fixture)
+    await partial.close()
+  })
+
+  it('reuses its copy buffers from chunk to chunk without mixing their bytes', async () => {
+    const partial = await store.openPartial(spec)
+    for (let index = 0; index < partial.chunkCount; index += 2) {
+      await partial.writeChunk(index, new Uint8ArrayList(chunk(index)))
+    }
+    for (let index = 1; index < partial.chunkCount; index += 2) {
+      assert.deepEqual(await partial.readChunk(index - 1), chunk(index - 1))
+      await partial.writeChunk(index, new Uint8ArrayList(chunk(index)))
+    }
+    assert.deepEqual(await readFile(join(dir, 'objects', spec.sha256)), fixture)
+    await partial.close()
+  })
+
+  it('refuses a forged Uint8ArrayList chunk after taking it over', async () => {
+    const partial = await store.openPartial(spec)
+    const forged = Buffer.from(chunk(5))
+    forged[9] = forged[9]! ^ 0xff
+    const list = new Uint8ArrayList(forged.subarray(0, 10), forged.subarray(10))
+
+    await assert.rejects(partial.writeChunk(5, list), ChunkMismatchError)
+
+    assert.equal(list.byteLength, 0)
+    assert.equal(partial.has(5), false)
+    assert.equal(await partial.writeChunk(5, new Uint8ArrayList(chunk(5))), 'stored')
     await partial.close()
   })
 
