@@ -77,14 +77,17 @@ export function registerDaemon(program: Command): void {
         options.config === undefined ? 'daemon' : `daemon (with ${options.config})`,
       )
 
+      // listening before the start: a signal during it stops the device cleanly once it is up,
+      // instead of killing the process with the default action
+      const stopSignal = Promise.race([
+        once(process, 'SIGINT').then(() => ['SIGINT']),
+        once(process, 'SIGTERM').then(() => ['SIGTERM']),
+      ])
       const running = await startDevice(config)
       if (running.api !== undefined) {
         running.logger.info({ api: `http://${running.api.address}/status` }, 'status API listening')
       }
-      const [signal] = await Promise.race([
-        once(process, 'SIGINT').then(() => ['SIGINT']),
-        once(process, 'SIGTERM').then(() => ['SIGTERM']),
-      ])
+      const [signal] = await stopSignal
       running.logger.info({ signal }, 'stopping')
       await running.stop()
     })
