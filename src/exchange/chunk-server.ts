@@ -54,16 +54,19 @@ interface Pending {
 }
 
 /**
- * Serves chunks of accepted releases over one long-lived stream per peer: requests are pipelined,
- * each served only when the upload limiter gives a slot (answers may go out in any order), and a
- * slot is held until the stream has taken its chunk. When every slot and wait place is taken the
- * request is answered "busy" at once, so its asker turns to another peer instead of waiting.
- * Chunks served fewer times get free slots first.
+ * Serves chunks of accepted releases over one long-lived stream per peer: requests are pipelined
+ * and taken in order, each one only when the upload limiter gives a slot, and the next chunk is
+ * not read from the store before the stream has taken the previous one. A request that finds as
+ * many requests taken in (over all streams) as there are slots and wait places is answered
+ * "busy" at once, so its asker turns to another peer instead of waiting. Chunks served fewer
+ * times get free slots first.
  */
 export class ChunkServer {
   readonly #init: ChunkServerInit
   readonly #objectsOf = new WeakMap<ReleaseContent, Map<string, number>>()
   readonly #byPeer = new Map<string, number>()
+  /** requests taken in on every stream and not yet answered: bounded by slots + wait places */
+  #admitted = 0
   /** `<sha256>:<chunk>` → times this device began serving that chunk: the upload rank */
   readonly #timesServed = new Map<string, number>()
   #bytesServed = 0
@@ -85,33 +88,37 @@ export class ChunkServer {
 
   /** Takes over an inbound chunk stream from `peer`. Never throws. */
   handle(stream: Stream, peer: string): void {
-    // every request asks the limiter for a place as soon as it arrives, so one that cannot be
-    // served soon hears "busy" at once instead of waiting behind this stream's earlier requests
-    const pending = new Map<number, Pending>()
-    const serving = new Set<Promise<void>>()
+    const queue: Pending[] = []
     const closed = new AbortController()
+    let serving: Promise<void> | undefined
     const log = this.#init.logger
 
     const stop = (err: Error): void => {
       if (closed.signal.aborted) return
       closed.abort(err)
-      pending.clear()
+      this.#admitted -= queue.length
+      queue.length = 0
       if (err instanceof ProtocolViolationError) {
         log.warn({ peer, err: err.message }, 'closing chunk stream: peer broke the protocol')
       }
       stream.abort(err)
     }
 
-    const serve = (request: Pending): void => {
-      const served: Promise<void> = this.#serveOne(stream, peer, request, closed.signal)
-        .catch((err: Error) => {
-          if (!closed.signal.aborted) stop(err)
-        })
-        .finally(() => {
-          pending.delete(request.id)
-          serving.delete(served)
-        })
-      serving.add(served)
+    // one chunk at a time per stream: the next is read only once the stream took the last one
+    const serveQueue = async (): Promise<void> => {
+      try {
+        for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+          try {
+            await this.#serveOne(stream, peer, next, closed.signal)
+          } finally {
+            this.#admitted--
+          }
+        }
+      } catch (err) {
+        if (!closed.signal.aborted) stop(err as Error)
+      } finally {
+        serving = undefined
+      }
     }
 
     const onFrame = (frame: Uint8ArrayList): void => {
@@ -120,14 +127,11 @@ export class ChunkServer {
       }
       const message = parseJson(CHUNK_PROTOCOL, frame, chunkRequest)
       if (message.t === 'cancel') {
-        const cancelled = pending.get(message.id)
-        if (cancelled !== undefined) cancelled.cancelled = true
+        const pending = queue.find(item => item.id === message.id)
+        if (pending !== undefined) pending.cancelled = true
         return
       }
-      if (pending.has(message.id)) {
-        throw new ProtocolViolationError(CHUNK_PROTOCOL, `request id ${message.id} reused`)
-      }
-      if (pending.size >= this.#init.maxPipelinedRequests) {
+      if (queue.length >= this.#init.maxPipelinedRequests) {
         throw new ProtocolViolationError(
           CHUNK_PROTOCOL,
           `more than ${this.#init.maxPipelinedRequests} requests waiting`,
@@ -140,8 +144,16 @@ export class ChunkServer {
         index: message.i,
         cancelled: false,
       }
-      pending.set(request.id, request)
-      serve(request)
+      // a request that cannot be served soon hears "busy" at once, whatever stream it came on,
+      // instead of waiting behind this stream's earlier requests
+      const { maxConcurrent, maxWaiting } = this.#init.limiter
+      if (this.#admitted >= maxConcurrent + maxWaiting) {
+        this.#refuse(stream, request, 'busy')
+        return
+      }
+      this.#admitted++
+      queue.push(request)
+      serving ??= serveQueue()
     }
 
     const reader = new FrameReader(stream, {
@@ -157,8 +169,8 @@ export class ChunkServer {
       },
       onError: err => stop(err),
       onEnd: () => {
-        // the client is done asking: finish what is being served, then close our side
-        void Promise.allSettled([...serving]).then(() => {
+        // the client is done asking: finish what is queued, then close our side
+        void (serving ?? Promise.resolve()).then(() => {
           if (!closed.signal.aborted) stream.close().catch(() => {})
         })
       },
