@@ -17,7 +17,13 @@ export type {
   ReleaseRevision,
   ReleaseSignature,
 } from './types.js'
-export { chunkCount, chunkLength, describeObject, describingSink, ObjectDescriber } from './chunks.js'
+export {
+  chunkCount,
+  chunkLength,
+  describeObject,
+  describingSink,
+  ObjectDescriber,
+} from './chunks.js'
 export {
   createRelease,
   signRelease,
