@@ -44,12 +44,18 @@ export const daemonConfigSchema = z
     /** pv-ctrl socket; "none" for a download-only device; unset = probe the usual paths */
     pvctrl: z.string().optional(),
     /** local HTTP API address host:port; unset = no API */
-    api: z.string().optional(),
+    api: z
+      .string()
+      .refine(isHostPort, 'expected host:port with a port from 0 to 65535, like 127.0.0.1:8222')
+      .optional(),
     /** when to hand a complete release to Pantavisor: now, never, or HH:MM-HH:MM. @default now */
-    handover: z.string().default('now'),
+    handover: z
+      .string()
+      .refine(isHandoverSchedule, 'expected now, never or a daily window HH:MM-HH:MM (00:00-23:59)')
+      .default('now'),
     /** the pv-ctrl command that starts the trial. @default LOCAL_RUN */
     runCommand: z.enum(['LOCAL_RUN', 'LOCAL_RUN_COMMIT']).default('LOCAL_RUN'),
-    /** chunk requests served at once. @default 8 */
+    /** chunk requests served at once. @default 5 */
     uploadSlots: z.number().int().min(1).default(5),
     /** upload cap in bytes per second; 0 = none. @default 0 */
     uploadRateBytesPerSecond: z.number().int().min(0).default(0),
@@ -90,6 +96,21 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
     throw new ConfigError(`config file ${path}: expected a JSON object`)
   }
   return document as Record<string, unknown>
+}
+
+/** `host:port`, the port 0 (any) to 65535. */
+function isHostPort(text: string): boolean {
+  const match = /^(.+):(\d{1,5})$/.exec(text)
+  return match !== null && Number(match[2]) <= 65535
+}
+
+/** `now`, `never` or `HH:MM-HH:MM` with real times of day. */
+export function isHandoverSchedule(text: string): boolean {
+  if (text === 'now' || text === 'never') return true
+  const window = /^(\d{2}):(\d{2})-(\d{2}):(\d{2})$/.exec(text)
+  if (window === null) return false
+  const [, startH, startM, endH, endM] = window.map(Number)
+  return startH! < 24 && endH! < 24 && startM! < 60 && endM! < 60
 }
 
 /** Merges file settings and flags (flags win) and validates the result. */

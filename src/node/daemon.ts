@@ -13,7 +13,7 @@ import {
 } from '../pantavisor/index.js'
 import type { HandoverSchedule } from '../policy/index.js'
 import { releaseId, type Release } from '../release/index.js'
-import type { DaemonConfig } from './config.js'
+import { isHandoverSchedule, type DaemonConfig } from './config.js'
 import { Device, type DeviceNetwork } from './device.js'
 import { dropStoreCopies } from './drop-copies.js'
 import { installedLookup, layeredStore } from './layered-store.js'
@@ -152,40 +152,55 @@ export async function startDevice(
     onComplete: (_id, release) => handOn(release),
   })
 
-  if (client !== undefined) {
-    handover = new Handover({
-      store: device.store,
-      client,
-      runCommand: config.runCommand as RunCommand,
-      schedule: parseSchedule(config.handover),
-      pollIntervalMs: extras.trialPollIntervalMs,
-      logger: logger.child({ room: 'pantavisor' }),
-    })
-    const resumed = handover
-    void resumed
-      .resume()
-      .then(async outcome => settle(outcome ?? (await unsettledOutcome(resumed, device.releases))))
-      .catch(err => logger.error({ err: (err as Error).message }, 'hand-over resume failed'))
-  }
-  // only now, with the hand-over in place, may a release left complete by the last run go on
-  device.resume()
+  // from here on a failure (an API address in use…) must not leave a half-started daemon behind
+  let seeds: IncomingSeeds | undefined
+  let views: OperatorViews | undefined
+  let api: StatusApi | undefined
+  try {
+    if (client !== undefined) {
+      handover = new Handover({
+        store: device.store,
+        client,
+        runCommand: config.runCommand as RunCommand,
+        schedule: parseSchedule(config.handover),
+        pollIntervalMs: extras.trialPollIntervalMs,
+        logger: logger.child({ room: 'pantavisor' }),
+      })
+      const resumed = handover
+      void resumed
+        .resume()
+        .then(async outcome =>
+          settle(outcome ?? (await unsettledOutcome(resumed, device.releases))),
+        )
+        .catch(err => logger.error({ err: (err as Error).message }, 'hand-over resume failed'))
+    }
+    // only now, with the hand-over in place, may a release left complete by the last run go on
+    device.resume()
 
-  const seeds = new IncomingSeeds(
-    config.data,
-    request => device.seed(request.release, request.revisionPath),
-    logger,
-  )
-  await seeds.start()
-  const views = await startOperatorViews(device, handover, {
-    ...extras.floor,
-    name: config.name,
-    fleet: config.fleet,
-    logger,
-  })
-  const api =
-    config.api === undefined
-      ? undefined
-      : await startStatusApi(config.api, device, () => handover, views)
+    seeds = new IncomingSeeds(
+      config.data,
+      request => device.seed(request.release, request.revisionPath),
+      logger,
+    )
+    await seeds.start()
+    views = await startOperatorViews(device, handover, {
+      ...extras.floor,
+      name: config.name,
+      fleet: config.fleet,
+      logger,
+    })
+    api =
+      config.api === undefined
+        ? undefined
+        : await startStatusApi(config.api, device, () => handover, views)
+  } catch (err) {
+    await api?.close().catch(() => {})
+    await seeds?.stop().catch(() => {})
+    await views?.stop().catch(() => {})
+    await handover?.stop().catch(() => {})
+    await device.stop().catch(() => {})
+    throw err
+  }
 
   let stopping: Promise<void> | undefined
   return {
@@ -285,7 +300,7 @@ async function pvctrlClient(
 export function parseSchedule(text: string): HandoverSchedule {
   if (text === 'now' || text === 'never') return { mode: text }
   const window = /^(\d{2}:\d{2})-(\d{2}:\d{2})$/.exec(text)
-  if (window === null) {
+  if (window === null || !isHandoverSchedule(text)) {
     throw new RangeError(`handover: expected now, never or HH:MM-HH:MM, got "${text}"`)
   }
   return { mode: 'window', start: window[1]!, end: window[2]! }

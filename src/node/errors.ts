@@ -24,3 +24,8 @@ export class FleetHandshakeError extends PvswarmError {
 export class StreamSendError extends PvswarmError {
   static override readonly name: string = 'StreamSendError'
 }
+
+/** The status API could not listen on its address (in use, not a local address, no permission). */
+export class ApiListenError extends PvswarmError {
+  static override readonly name: string = 'ApiListenError'
+}

@@ -1,3 +1,4 @@
+import { ApiListenError } from './errors.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Handover } from '../pantavisor/index.js'
 import type { Device } from './device.js'
@@ -62,7 +63,12 @@ export async function startStatusApi(
     })
   })
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const reason = err.code === 'EADDRINUSE' ? 'address already in use' : err.message
+      reject(
+        new ApiListenError(`status API: cannot listen on ${listen}: ${reason}`, { cause: err }),
+      )
+    })
     server.listen(port, host, () => resolve())
   })
   const bound = server.address()

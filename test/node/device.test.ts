@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { describe, it } from 'node:test'
+import { resolveDaemonConfig } from '../../src/node/config.js'
 import { dropSeedRequest, readSeedResult } from '../../src/node/incoming.js'
 import { generateReleaseKey, releaseId } from '../../src/release/index.js'
 import { revisionFixture } from '../fixtures.js'
@@ -28,6 +29,39 @@ function completed(device: RunningDevice, id: string): Promise<unknown> {
 }
 
 describe('device', () => {
+  it('fails to start on an API address in use, leaving nothing running and its data free', async t => {
+    const floor = await testFloor(t)
+    const first = await floor.start('a', { api: '127.0.0.1:0' })
+    const taken = first.api!.address
+    await assert.rejects(
+      floor.start('b', { api: taken }),
+      /status API: cannot listen on .*: address already in use/,
+    )
+    // the failed start let go of its data directory (lock, node): the same device starts fine
+    const again = await floor.start('b')
+    assert.ok(again.device.peerId.toString().length > 0)
+  })
+
+  it('refuses an API address or a hand-over window that cannot work, naming the setting', () => {
+    const base = { data: '/tmp/x', fleet: 'f', trust: [generateReleaseKey().publicKey] }
+    assert.throws(
+      () => resolveDaemonConfig({}, { ...base, api: '8231' }),
+      /api: expected host:port/,
+    )
+    assert.throws(
+      () => resolveDaemonConfig({}, { ...base, api: '127.0.0.1:99999' }),
+      /api: expected host:port/,
+    )
+    assert.throws(
+      () => resolveDaemonConfig({}, { ...base, handover: '25:00-26:00' }),
+      /handover: expected now, never or a daily window/,
+    )
+    assert.equal(
+      resolveDaemonConfig({}, { ...base, handover: '22:00-05:30' }).handover,
+      '22:00-05:30',
+    )
+  })
+
   it('spreads a seeded fixture release to a peer, every object verified', async t => {
     const floor = await testFloor(t)
     const seed = await floor.start('seed')
