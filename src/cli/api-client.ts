@@ -1,3 +1,4 @@
+import { parseHostPort } from '../util/host-port.js'
 import { CommandFailure } from './errors.js'
 
 /** Where `pvswarm status` and `pvswarm fleet` look for a daemon's API unless told. */
@@ -5,7 +6,7 @@ export const DEFAULT_API = '127.0.0.1:8222'
 
 /** GETs a JSON document from a running daemon's local API, failing with one clear line. */
 export async function getFromApi<T>(api: string, path: string): Promise<T> {
-  if (!/^[^/\s]+:\d+$/.test(api)) {
+  if (parseHostPort(api) === undefined) {
     throw new CommandFailure(`--api: expected host:port, got "${api}"`)
   }
   const url = `http://${api}${path}`

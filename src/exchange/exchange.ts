@@ -112,14 +112,15 @@ export class Exchange {
     const options = this.#options
     const mayServe = (releaseId: string): boolean =>
       options.serveOnlyAsSeed !== true || (options.isSeed?.(releaseId) ?? false)
+    const uploadSlots = options.maxConcurrentUploads ?? DEFAULTS.maxConcurrentUploads
     this.#chunks = new ChunkServer({
       store: init.store,
       book: init.book,
       limiter: new UploadLimiter(
-        options.maxConcurrentUploads ?? DEFAULTS.maxConcurrentUploads,
+        uploadSlots,
         options.uploadRateBytesPerSecond ?? DEFAULTS.uploadRateBytesPerSecond,
         // a request waiting behind each one served and one more from another peer
-        2 * (options.maxConcurrentUploads ?? DEFAULTS.maxConcurrentUploads),
+        2 * uploadSlots,
       ),
       mayServe,
       maxPipelinedRequests: options.maxPipelinedRequests ?? DEFAULTS.maxPipelinedRequests,

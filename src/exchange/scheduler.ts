@@ -309,7 +309,7 @@ export class Download extends EventEmitter<DownloadEvents> {
       let progressed = true
       while (progressed && this.#inFlight < window) {
         progressed = false
-        for (const peer of this.#shuffledPeers()) {
+        for (const peer of this.#shuffledPeers(now)) {
           if (this.#inFlight >= window) break
           if (peer.freeSlots(now) === 0) continue
           const asked = (chunk: number): boolean =>
@@ -344,8 +344,8 @@ export class Download extends EventEmitter<DownloadEvents> {
     return Math.min(this.#maxInFlight, Math.max(MIN_WINDOW_REQUESTS, byRate))
   }
 
-  #shuffledPeers(): DownloadPeer[] {
-    const now = performance.now()
+  /** Peers with a free slot at `now`, in random order; a busy one gets a wake-up for its end. */
+  #shuffledPeers(now: number): DownloadPeer[] {
     const peers: DownloadPeer[] = []
     for (const peer of this.#peers.values()) {
       if (peer.freeSlots(now) > 0) peers.push(peer)
@@ -565,9 +565,9 @@ export class Download extends EventEmitter<DownloadEvents> {
     const { peer, chunk } = request
     this.#release(request, true)
     if (err instanceof ChunkRefusedError && err.reason === 'busy') {
-      // no fault: its upload slots are taken; others are asked meanwhile
+      // no fault: its upload slots are taken; others are asked meanwhile (the pump below finds it
+      // busy and sets the wake-up for when it may be asked again)
       peer.noteBusy(performance.now())
-      this.#wakeAt(peer.busyUntil)
     } else if (err instanceof ChunkRefusedError) {
       // the peer's have-map promised more than it serves: believe the refusal
       this.#table.forget(peer, chunk)

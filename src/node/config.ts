@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { PvswarmError } from '../util/errors.js'
+import { parseHostPort } from '../util/host-port.js'
 
 /** A config file that cannot be used: names the file and the field. */
 export class ConfigError extends PvswarmError {
@@ -46,7 +47,10 @@ export const daemonConfigSchema = z
     /** local HTTP API address host:port; unset = no API */
     api: z
       .string()
-      .refine(isHostPort, 'expected host:port with a port from 0 to 65535, like 127.0.0.1:8222')
+      .refine(
+        text => parseHostPort(text) !== undefined,
+        'expected host:port with a port from 0 to 65535, like 127.0.0.1:8222',
+      )
       .optional(),
     /** when to hand a complete release to Pantavisor: now, never, or HH:MM-HH:MM. @default now */
     handover: z
@@ -96,12 +100,6 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
     throw new ConfigError(`config file ${path}: expected a JSON object`)
   }
   return document as Record<string, unknown>
-}
-
-/** `host:port`, the port 0 (any) to 65535. */
-function isHostPort(text: string): boolean {
-  const match = /^(.+):(\d{1,5})$/.exec(text)
-  return match !== null && Number(match[2]) <= 65535
 }
 
 /** `now`, `never` or `HH:MM-HH:MM` with real times of day. */

@@ -156,6 +156,19 @@ export async function startDevice(
   let seeds: IncomingSeeds | undefined
   let views: OperatorViews | undefined
   let api: StatusApi | undefined
+  // in reverse order of starting; every step runs even when one before it failed
+  const stopStarted = async (): Promise<void> => {
+    const steps = [
+      () => api?.close(),
+      () => seeds?.stop(),
+      () => views?.stop(),
+      () => handover?.stop(),
+      () => device.stop(),
+    ]
+    const failures: unknown[] = []
+    for (const step of steps) await Promise.resolve(step()).catch(err => failures.push(err))
+    if (failures.length > 0) throw failures[0]
+  }
   try {
     if (client !== undefined) {
       handover = new Handover({
@@ -194,11 +207,7 @@ export async function startDevice(
         ? undefined
         : await startStatusApi(config.api, device, () => handover, views)
   } catch (err) {
-    await api?.close().catch(() => {})
-    await seeds?.stop().catch(() => {})
-    await views?.stop().catch(() => {})
-    await handover?.stop().catch(() => {})
-    await device.stop().catch(() => {})
+    await stopStarted().catch(() => {})
     throw err
   }
 
@@ -211,13 +220,7 @@ export async function startDevice(
     seeds,
     logger,
     stop() {
-      stopping ??= (async () => {
-        await api?.close()
-        await seeds.stop()
-        await views.stop()
-        await handover?.stop()
-        await device.stop()
-      })()
+      stopping ??= stopStarted()
       return stopping
     },
   }
@@ -298,10 +301,10 @@ async function pvctrlClient(
 
 /** `now`, `never`, or a daily window `HH:MM-HH:MM` (local time). */
 export function parseSchedule(text: string): HandoverSchedule {
-  if (text === 'now' || text === 'never') return { mode: text }
-  const window = /^(\d{2}:\d{2})-(\d{2}:\d{2})$/.exec(text)
-  if (window === null || !isHandoverSchedule(text)) {
+  if (!isHandoverSchedule(text)) {
     throw new RangeError(`handover: expected now, never or HH:MM-HH:MM, got "${text}"`)
   }
-  return { mode: 'window', start: window[1]!, end: window[2]! }
+  if (text === 'now' || text === 'never') return { mode: text }
+  const [start, end] = text.split('-') as [string, string]
+  return { mode: 'window', start, end }
 }

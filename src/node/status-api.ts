@@ -1,3 +1,4 @@
+import { parseHostPort } from '../util/host-port.js'
 import { ApiListenError } from './errors.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Handover } from '../pantavisor/index.js'
@@ -51,10 +52,9 @@ export async function startStatusApi(
   handover: () => Handover | undefined,
   views?: OperatorViews,
 ): Promise<StatusApi> {
-  const match = /^(.*):(\d+)$/.exec(listen)
-  if (match === null) throw new RangeError(`api: expected host:port, got "${listen}"`)
-  const host = match[1]!.replace(/^\[|\]$/g, '')
-  const port = Number(match[2])
+  const requested = parseHostPort(listen)
+  if (requested === undefined) throw new RangeError(`api: expected host:port, got "${listen}"`)
+  const { host, port } = requested
 
   const server: Server = createServer((request, response) => {
     route(request, response, device, handover, views).catch((err: Error) => {

@@ -215,6 +215,22 @@ export async function seed(
   device.book.accept(release)
 }
 
+/**
+ * A device whose store holds every object of `release` but which has not accepted it, and
+ * refuses it when a peer offers it (as policy would), so it stays unaccepted until the test says.
+ */
+export async function holderNotAccepting(
+  scratch: Scratch,
+  release: TestRelease,
+  objects: Map<string, Uint8Array>,
+): Promise<TestDevice> {
+  const holder = await scratch.device()
+  await seed(holder, release, objects)
+  holder.book.accepted.clear()
+  holder.book.refusesOffers = true
+  return holder
+}
+
 export async function connect(a: TestDevice, b: TestDevice): Promise<void> {
   await a.node.dial(b.node.getMultiaddrs()[0]!)
 }

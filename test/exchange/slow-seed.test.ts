@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import type { Download } from '../../src/exchange/index.js'
 import {
   connect,
+  holderNotAccepting,
   contentOf,
   makeRelease,
   readObject,
@@ -77,12 +78,9 @@ describe('downloads on slow and late peers', () => {
   })
 
   it('hears of a peer that accepts the release after the download subscribed to it', async () => {
-    // the peer holds the bytes but refuses the subscription until it accepts the release
-    const late = await scratch.device()
-    await seed(late, release, objects)
-    late.book.accepted.clear()
-    // it accepts only when the test says so, not when the other device announces the release
-    late.book.refusesOffers = true
+    // the peer holds the bytes but refuses the subscription until it accepts the release, which
+    // it does only when the test says so, not when the other device announces it
+    const late = await holderNotAccepting(scratch, release, objects)
     const fresh = await scratch.device()
     fresh.book.accept(release)
     await connect(fresh, late)

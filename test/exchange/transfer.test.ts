@@ -5,6 +5,7 @@ import type { Store } from '../../src/store/index.js'
 import {
   connect,
   contentOf,
+  holderNotAccepting,
   makeRelease,
   MiB,
   readObject,
@@ -109,11 +110,8 @@ describe('exchange between real nodes', () => {
   })
 
   it('serves nothing of a release it has not accepted, even with the objects on disk', async () => {
-    const holder = await scratch.device()
-    await seed(holder, release, objects)
-    holder.book.accepted.clear()
-    // the asker's announcement on connecting must not get it accepted either
-    holder.book.refusesOffers = true
+    // the asker's announcement on connecting does not get it accepted either
+    const holder = await holderNotAccepting(scratch, release, objects)
     const asker = await scratch.device()
     asker.book.accept(release)
     await connect(asker, holder)

@@ -5,6 +5,7 @@ import type { Command } from 'commander'
 import { interfaceAddresses, probeMdns } from '../../discovery/index.js'
 import { IDENTITY_FILE, loadOrCreateIdentity, readFleetKey } from '../../node/index.js'
 import { sha256Hex } from '../../util/hex.js'
+import { parseHostPort } from '../../util/host-port.js'
 import { DEFAULT_API, getFromApi } from '../api-client.js'
 import {
   doctorChecks,
@@ -44,7 +45,7 @@ export function registerDoctor(program: Command): void {
 }
 
 async function gatherFacts(options: DoctorOptions): Promise<DoctorFacts> {
-  if (!/^[^/\s]+:\d+$/.test(options.api)) {
+  if (parseHostPort(options.api) === undefined) {
     throw new CommandFailure(`--api: expected host:port, got "${options.api}"`)
   }
   const selfPeerId = options.data === undefined ? undefined : await dataPeerId(options.data)
