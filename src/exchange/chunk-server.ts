@@ -16,6 +16,7 @@ import {
 } from './messages.js'
 import type { ExchangeLogger, ExchangeStore, ReleaseBook, ReleaseContent } from './types.js'
 import type { UploadLimiter } from './upload-limiter.js'
+import { UploadQueue, type QueuedUpload } from './upload-queue.js'
 
 /** Bytes and chunks served, in total and per peer: who carried the load. */
 export interface UploadStats {
@@ -42,38 +43,45 @@ export interface ChunkServerInit {
    * updates from the peer's process, so the peer is alive even when its pongs are slow.
    */
   onDelivered?(peer: string): void
+  /** A chunk begins its way to a peer: others had better ask for different ones first. */
+  onHandOut?(sha256: string, index: number): void
   logger: ExchangeLogger
 }
 
-interface Pending {
+interface Pending extends QueuedUpload {
   id: number
   releaseId: string
   sha256: string
   index: number
+  stream: Stream
+  /** cancelled by the asker, or answered "elsewhere" in favour of a rarer chunk */
   cancelled: boolean
+  /** aborted with `cancelled`, or when the stream closes: ends a wait for an upload slot */
+  readonly ended: AbortController
 }
 
 /**
  * Serves chunks of accepted releases over one long-lived stream per peer: requests are pipelined
  * and taken in order, each one only when the upload limiter gives a slot, and the next chunk is
- * not read from the store before the stream has taken the previous one. A request that finds as
- * many requests taken in (over all streams) as there are slots and wait places is answered
- * "busy" at once, so its asker turns to another peer instead of waiting. Chunks served fewer
- * times get free slots first.
+ * not read from the store before the stream has taken the previous one. Requests waiting for a
+ * slot, over all streams, are as many as the limiter has wait places (UploadQueue): past that a
+ * request is answered at once, "busy" or "elsewhere", so its asker turns to another peer
+ * instead of waiting, and a request for a chunk this device has handed out fewer times may take
+ * the place of one for a chunk it has handed out more. Chunks served fewer times get free slots
+ * first.
  */
 export class ChunkServer {
   readonly #init: ChunkServerInit
   readonly #objectsOf = new WeakMap<ReleaseContent, Map<string, number>>()
   readonly #byPeer = new Map<string, number>()
-  /** requests taken in on every stream and not yet answered: bounded by slots + wait places */
-  #admitted = 0
-  /** `<sha256>:<chunk>` → times this device began serving that chunk: the upload rank */
-  readonly #timesServed = new Map<string, number>()
+  /** requests taken in on every stream and not yet given a slot, and copies handed out */
+  readonly #waiting: UploadQueue<Pending>
   #bytesServed = 0
   #chunksServed = 0
 
   constructor(init: ChunkServerInit) {
     this.#init = init
+    this.#waiting = new UploadQueue(Math.max(1, init.limiter.maxWaiting))
   }
 
   stats(): UploadStats {
@@ -96,7 +104,7 @@ export class ChunkServer {
     const stop = (err: Error): void => {
       if (closed.signal.aborted) return
       closed.abort(err)
-      this.#admitted -= queue.length
+      for (const request of queue) this.#end(request)
       queue.length = 0
       if (err instanceof ProtocolViolationError) {
         log.warn({ peer, err: err.message }, 'closing chunk stream: peer broke the protocol')
@@ -107,11 +115,12 @@ export class ChunkServer {
     // one chunk at a time per stream: the next is read only once the stream took the last one
     const serveQueue = async (): Promise<void> => {
       try {
-        for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+        for (let next = queue[0]; next !== undefined; next = queue[0]) {
           try {
             await this.#serveOne(stream, peer, next, closed.signal)
           } finally {
-            this.#admitted--
+            queue.shift()
+            this.#end(next)
           }
         }
       } catch (err) {
@@ -128,7 +137,7 @@ export class ChunkServer {
       const message = parseJson(CHUNK_PROTOCOL, frame, chunkRequest)
       if (message.t === 'cancel') {
         const pending = queue.find(item => item.id === message.id)
-        if (pending !== undefined) pending.cancelled = true
+        if (pending !== undefined) this.#end(pending)
         return
       }
       if (queue.length >= this.#init.maxPipelinedRequests) {
@@ -138,20 +147,32 @@ export class ChunkServer {
         )
       }
       const request: Pending = {
+        key: `${message.o}:${message.i}`,
         id: message.id,
         releaseId: message.r,
         sha256: message.o,
         index: message.i,
+        stream,
         cancelled: false,
+        ended: new AbortController(),
       }
-      // a request that cannot be served soon hears "busy" at once, whatever stream it came on,
+      // a request that cannot be served soon hears so at once, whatever stream it came on,
       // instead of waiting behind this stream's earlier requests
-      const { maxConcurrent, maxWaiting } = this.#init.limiter
-      if (this.#admitted >= maxConcurrent + maxWaiting) {
-        this.#refuse(stream, request, 'busy')
+      const admission = this.#waiting.offer(request)
+      if (!admission.admitted) {
+        this.#refuse(stream, request, admission.reason)
         return
       }
-      this.#admitted++
+      const displaced = admission.displaced
+      if (displaced !== undefined) {
+        this.#end(displaced)
+        try {
+          this.#refuse(displaced.stream, displaced, 'elsewhere')
+        } catch (err) {
+          // that stream's own reader will see it failing; this one is not at fault
+          log.debug({ peer, err: (err as Error).message }, 'could not answer a displaced request')
+        }
+      }
       queue.push(request)
       serving ??= serveQueue()
     }
@@ -177,6 +198,13 @@ export class ChunkServer {
     })
   }
 
+  /** A request is over or will not be served: it gives up its wait place at once. */
+  #end(request: Pending): void {
+    request.cancelled = true
+    this.#waiting.remove(request)
+    request.ended.abort()
+  }
+
   async #serveOne(
     stream: Stream,
     peer: string,
@@ -188,19 +216,28 @@ export class ChunkServer {
     const content = this.#init.mayServe(request.releaseId)
       ? await release.servable(request.releaseId)
       : undefined
+    if (request.cancelled) return
     if (content === undefined) return this.#refuse(stream, request, 'not-servable')
     const size = this.#objectSizes(content).get(request.sha256)
     if (size === undefined || request.index >= chunkCount(size, content.chunkBytes)) {
       return this.#refuse(stream, request, 'bad-request')
     }
 
-    const key = `${request.sha256}:${request.index}`
-    const slot = this.#init.limiter.acquire(() => this.#timesServed.get(key) ?? 0, signal)
+    const rank = (): number => this.#waiting.handedOut(request.key)
+    const slot = this.#init.limiter.acquire(rank, request.ended.signal)
     if (slot === undefined) return this.#refuse(stream, request, 'busy')
-    const done = await slot
+    let done: () => void
+    try {
+      done = await slot
+    } catch (err) {
+      // cancelled or displaced while it waited: whoever ended it has answered for it
+      if (request.cancelled) return
+      throw err
+    }
     try {
       if (request.cancelled || signal.aborted) return
-      this.#timesServed.set(key, (this.#timesServed.get(key) ?? 0) + 1)
+      this.#waiting.handOut(request)
+      this.#init.onHandOut?.(request.sha256, request.index)
       const bytes = await this.#init.store.readChunk(
         request.sha256,
         request.index,

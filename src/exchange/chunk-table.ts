@@ -122,7 +122,8 @@ export class ChunkTable {
 
   /**
    * The wanted chunk this peer holds that the fewest usable peers hold, ties broken at random;
-   * chunks the peer failed on only when `allowAvoided`, never one `askedAlready` of it. A chunk some other peer is fetching right
+   * chunks the peer failed on only when `allowAvoided`, never one `skip` rules out (asked of it
+   * already, or one it said to fetch elsewhere for now). A chunk some other peer is fetching right
    * now counts as nearly held by it: devices that start together then ask a seed for different
    * chunks and trade them, instead of all asking it for the same ones.
    */
@@ -131,7 +132,7 @@ export class ChunkTable {
     allowAvoided: boolean,
     random: () => number,
     now: number,
-    askedAlready: (chunk: number) => boolean,
+    skip: (chunk: number) => boolean,
   ): number | undefined {
     let best: number | undefined
     let bestScore = Infinity
@@ -139,7 +140,7 @@ export class ChunkTable {
     for (const chunk of this.wanted) {
       if (!peer.holds(chunk) || (!allowAvoided && peer.avoid.has(chunk))) continue
       // a chunk re-asked after a timeout may still have its first request open at this peer
-      if (askedAlready(chunk)) continue
+      if (skip(chunk)) continue
       const pending = this.#pendingUntil[chunk]! > now ? PENDING_WEIGHT : 0
       const score = this.#availability[chunk]! + pending + random() * TIE_BREAK_WEIGHT
       if (score < bestScore) {

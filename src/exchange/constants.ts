@@ -1,7 +1,7 @@
 /** Protocol ids. The major version changes whenever a message stops being understood by the other. */
 export const RELEASE_PROTOCOL = '/pvswarm/release/1.0.0'
 export const HAVE_PROTOCOL = '/pvswarm/have/1.0.0'
-export const CHUNK_PROTOCOL = '/pvswarm/chunk/1.0.0'
+export const CHUNK_PROTOCOL = '/pvswarm/chunk/2.0.0'
 
 /** Largest control message (JSON) any protocol accepts. */
 export const MAX_CONTROL_MESSAGE_BYTES = 64 * 1024

@@ -34,6 +34,8 @@ export class DownloadPeer {
   banned: BanReason | undefined
   /** chunks this peer timed out on or failed: asked of it again only when nobody else can help */
   readonly avoid = new Set<number>()
+  /** chunk → performance.now() until which this peer is not asked for it (it said "elsewhere") */
+  readonly #deferred = new Map<number, number>()
   readonly #rate = new RateEstimate()
   #lastTimeoutAt = -Infinity
   /**
@@ -80,6 +82,20 @@ export class DownloadPeer {
   noteBusy(now: number): void {
     this.busyUntil = now + this.#busyBackoffMs
     this.#busyBackoffMs = Math.min(BUSY_MAX_MS, 2 * this.#busyBackoffMs)
+  }
+
+  /** The peer sent this chunk's copy to someone else: ask them, and this peer not before `until`. */
+  defer(globalIndex: number, until: number): void {
+    this.#deferred.set(globalIndex, until)
+  }
+
+  /** Whether the peer asked not to be asked for this chunk before some time after `now`. */
+  isDeferred(globalIndex: number, now: number): boolean {
+    const until = this.#deferred.get(globalIndex)
+    if (until === undefined) return false
+    if (until > now) return true
+    this.#deferred.delete(globalIndex)
+    return false
   }
 
   holds(globalIndex: number): boolean {

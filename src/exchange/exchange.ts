@@ -125,6 +125,8 @@ export class Exchange {
       mayServe,
       maxPipelinedRequests: options.maxPipelinedRequests ?? DEFAULTS.maxPipelinedRequests,
       ...(init.onPeerActivity && { onDelivered: init.onPeerActivity }),
+      // a chunk on its way from here is as good as fetching it, for the other askers' choices
+      onHandOut: (sha256, index) => this.#haves.noteFetching(sha256, index),
       logger: this.#logger,
     })
     this.#haves = new HaveServer({
@@ -376,7 +378,10 @@ export class Exchange {
    */
   #watch(stream: Stream, peer: string): void {
     const report = this.#init.onPeerActivity
-    if (report !== undefined) stream.addEventListener('message', () => report(peer))
+    if (report === undefined) return
+    stream.addEventListener('message', () => report(peer))
+    // a drain while data waits to be sent follows a window update: the peer read what we sent
+    stream.addEventListener('drain', () => report(peer))
   }
 
   #client(peerId: PeerId): ChunkClient {

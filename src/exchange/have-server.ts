@@ -46,7 +46,10 @@ export class HaveServer {
     this.#note('stored', sha256, chunkIndex)
   }
 
-  /** This device started fetching a chunk: subscribers had better fetch other ones first. */
+  /**
+   * This device started fetching a chunk, or sending one to a peer: subscribers had better fetch
+   * other ones first.
+   */
   noteFetching(sha256: string, chunkIndex: number): void {
     this.#note('fetching', sha256, chunkIndex)
   }

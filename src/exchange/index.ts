@@ -62,6 +62,7 @@ export {
 } from './errors.js'
 export {
   CHUNK_PROTOCOL,
+  DEFAULTS as EXCHANGE_DEFAULTS,
   HAVE_PROTOCOL,
   MAX_CHUNK_BYTES,
   MAX_CONTROL_MESSAGE_BYTES,

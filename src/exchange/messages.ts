@@ -63,18 +63,18 @@ export const chunkRequest = z.discriminatedUnion('t', [
 ])
 export type ChunkRequest = z.infer<typeof chunkRequest>
 
-/** Why a server did not send a chunk. */
 /**
  * Why a chunk request was refused: the release is not served here, the chunk is not held (yet),
- * the request names no chunk of the release, or every upload slot and wait place is taken (ask
- * someone else, or again a little later).
+ * the request names no chunk of the release, every upload slot and wait place is taken (ask
+ * someone else, or again a little later), or the server's wait places go to rarer chunks and it
+ * has handed this one to another peer already (fetch it from that peer, or ask here later).
  */
-export type ChunkRefusal = 'not-servable' | 'missing' | 'bad-request' | 'busy'
+export type ChunkRefusal = 'not-servable' | 'missing' | 'bad-request' | 'busy' | 'elsewhere'
 
 export const chunkError = z.object({
   t: z.literal('err'),
   id: count,
-  code: z.enum(['not-servable', 'missing', 'bad-request', 'busy']),
+  code: z.enum(['not-servable', 'missing', 'bad-request', 'busy', 'elsewhere']),
 })
 export type ChunkError = z.infer<typeof chunkError>
 

@@ -41,8 +41,16 @@ const MIN_WINDOW_REQUESTS = 4
  * rate grow past what it already is.
  */
 const WINDOW_TARGET_MS = 4000
-/** How long "a peer is fetching this chunk" counts: a fetch that takes longer is not waited for. */
-const PENDING_TTL_MS = 2000
+/**
+ * How long "a peer is fetching this chunk" counts: a fetch that takes longer is not waited for.
+ * On a crowded floor a chunk waits seconds for an upload slot before its bytes start to move.
+ */
+const PENDING_TTL_MS = 8000
+/**
+ * A peer that answered "elsewhere" (it handed that chunk to another peer already) is not asked for
+ * it again before this: by then the other copy may be served, or the peer's rarer chunks are out.
+ */
+const ELSEWHERE_RETRY_MS = 1000
 
 interface Request {
   chunk: number
@@ -312,9 +320,10 @@ export class Download extends EventEmitter<DownloadEvents> {
         for (const peer of this.#shuffledPeers(now)) {
           if (this.#inFlight >= window) break
           if (peer.freeSlots(now) === 0) continue
-          const asked = (chunk: number): boolean =>
-            this.#requests.get(chunk)?.some(request => request.peer === peer) ?? false
-          const rare = this.#table.pickRarest(peer, allowAvoided, this.#opts.random, now, asked)
+          const skip = (chunk: number): boolean =>
+            peer.isDeferred(chunk, now) ||
+            (this.#requests.get(chunk)?.some(request => request.peer === peer) ?? false)
+          const rare = this.#table.pickRarest(peer, allowAvoided, this.#opts.random, now, skip)
           if (rare !== undefined) {
             this.#issue(peer, rare, false)
             progressed = true
@@ -371,7 +380,7 @@ export class Download extends EventEmitter<DownloadEvents> {
       if (this.#table.state(chunk) !== ChunkState.Requested || !peer.holds(chunk)) continue
       if (requests.length >= this.#opts.maxRequestsPerChunk) continue
       if (!allowAvoided && peer.avoid.has(chunk)) continue
-      if (requests.some(request => request.peer === peer)) continue
+      if (peer.isDeferred(chunk, now) || requests.some(request => request.peer === peer)) continue
       const first = requests[0]
       if (first === undefined) continue
       if (first.lateAt > now) {
@@ -568,6 +577,11 @@ export class Download extends EventEmitter<DownloadEvents> {
       // no fault: its upload slots are taken; others are asked meanwhile (the pump below finds it
       // busy and sets the wake-up for when it may be asked again)
       peer.noteBusy(performance.now())
+    } else if (err instanceof ChunkRefusedError && err.reason === 'elsewhere') {
+      // no fault either: another peer has or is getting this chunk from it
+      const until = performance.now() + ELSEWHERE_RETRY_MS
+      peer.defer(chunk, until)
+      this.#wakeAt(until)
     } else if (err instanceof ChunkRefusedError) {
       // the peer's have-map promised more than it serves: believe the refusal
       this.#table.forget(peer, chunk)

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
+import { EXCHANGE_DEFAULTS } from '../exchange/index.js'
 import { PvswarmError } from '../util/errors.js'
 import { parseHostPort } from '../util/host-port.js'
 
@@ -60,7 +61,7 @@ export const daemonConfigSchema = z
     /** the pv-ctrl command that starts the trial. @default LOCAL_RUN */
     runCommand: z.enum(['LOCAL_RUN', 'LOCAL_RUN_COMMIT']).default('LOCAL_RUN'),
     /** chunk requests served at once. @default 5 */
-    uploadSlots: z.number().int().min(1).default(5),
+    uploadSlots: z.number().int().min(1).default(EXCHANGE_DEFAULTS.maxConcurrentUploads),
     /** upload cap in bytes per second; 0 = none. @default 0 */
     uploadRateBytesPerSecond: z.number().int().min(0).default(0),
     /** false on hardware without a trustworthy clock. @default true */

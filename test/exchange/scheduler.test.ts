@@ -271,6 +271,52 @@ describe('Download (scheduler)', () => {
     assert.equal(stats.bytesReceivedByPeer.crowded, CHUNK)
   })
 
+  it('on "elsewhere" asks another holder for that chunk and keeps asking the first for others', async () => {
+    const { download, objects } = fixture([2 * CHUNK], { maxInFlightPerPeer: 1 })
+    const seedAsked: number[] = []
+    download.addPeer('seed', async request => {
+      seedAsked.push(request.chunkIndex)
+      if (seedAsked.length === 1) {
+        throw new ChunkRefusedError('seed', request.sha256, request.chunkIndex, 'elsewhere')
+      }
+      return honest(objects)(request, new AbortController().signal)
+    })
+    download.peerHasObject('seed', 0, all(2))
+    await download.start()
+    await until(() => seedAsked.length >= 2, 'a second request of the seed')
+    const refused = seedAsked[0]!
+    assert.notEqual(seedAsked[1], refused, 'not the refused chunk again at once')
+
+    // the copy it was handed to turns up at another peer, which is asked for it
+    const relayAsked: number[] = []
+    download.addPeer('relay', async request => {
+      relayAsked.push(request.chunkIndex)
+      return honest(objects)(request, new AbortController().signal)
+    })
+    download.peerHasChunk('relay', 0, refused)
+    const stats = await download.done
+    assert.deepEqual(relayAsked, [refused])
+    assert.deepEqual(stats.bans, [])
+  })
+
+  it('asks a peer that said "elsewhere" again later when nobody else has the chunk', async () => {
+    const { download, objects } = fixture([CHUNK])
+    const asked: number[] = []
+    download.addPeer('seed', async request => {
+      asked.push(performance.now())
+      if (asked.length === 1) {
+        throw new ChunkRefusedError('seed', request.sha256, request.chunkIndex, 'elsewhere')
+      }
+      return honest(objects)(request, new AbortController().signal)
+    })
+    download.peerHasObject('seed', 0, all(1))
+    await download.start()
+    const stats = await download.done
+    assert.equal(asked.length, 2)
+    assert.ok(asked[1]! - asked[0]! >= 900, `asked again after ${asked[1]! - asked[0]!} ms`)
+    assert.equal(stats.bytesReceivedByPeer.seed, CHUNK)
+  })
+
   it('gives a request a second timeout while its peer is still sending, instead of re-asking', async () => {
     const options = { timeoutFloorMs: 200, maxInFlightPerPeer: 1, maxRequestsPerChunk: 1 }
     const { download, objects } = fixture([CHUNK], options)

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { Libp2p, Stream } from '@libp2p/interface'
+import { CHUNK_PROTOCOL } from '../../src/exchange/index.js'
+import { FrameReader } from '../../src/exchange/framing.js'
+import { FrameKind, jsonFrame } from '../../src/exchange/messages.js'
+import {
+  contentOf,
+  createTestNode,
+  makeRelease,
+  revisionObjects,
+  Scratch,
+  seed,
+  type TestDevice,
+  type TestRelease,
+} from './helpers.js'
+
+const KiB = 1024
+
+/** Answers on a raw chunk stream: data frames by request id, refusals by request id. */
+class RawChunkStream {
+  readonly data = new Set<number>()
+  readonly refused = new Map<number, string>()
+  readonly #waiters: Array<() => void> = []
+
+  constructor(readonly stream: Stream) {
+    new FrameReader(stream, {
+      protocol: CHUNK_PROTOCOL,
+      maxFrameBytes: 1024 * KiB,
+      onFrame: frame => {
+        if (frame.get(0) === FrameKind.ChunkData) this.data.add(frame.getUint32(1))
+        else {
+          const answer = JSON.parse(new TextDecoder().decode(frame.subarray(1))) as {
+            id: number
+            code: string
+          }
+          this.refused.set(answer.id, answer.code)
+        }
+        for (const wake of this.#waiters.splice(0)) wake()
+      },
+      onError: () => {},
+      onEnd: () => {},
+    })
+  }
+
+  get(id: number, releaseId: string, sha256: string, index: number): void {
+    this.stream.send(jsonFrame({ t: 'get', id, r: releaseId, o: sha256, i: index }))
+  }
+
+  async answered(count: number): Promise<void> {
+    const deadline = Date.now() + 10_000
+    while (this.data.size + this.refused.size < count) {
+      if (Date.now() > deadline) throw new Error(`only ${this.data.size + this.refused.size} answers`)
+      await new Promise<void>(resolve => {
+        this.#waiters.push(resolve)
+        setTimeout(resolve, 100)
+      })
+    }
+  }
+}
+
+describe('chunk server under contention', () => {
+  let objects: Map<string, Buffer>
+  let release: TestRelease
+  let sha256: string
+  const scratch = new Scratch()
+  let uploader: TestDevice
+  let asker: Libp2p
+
+  before(async () => {
+    const all = await revisionObjects('rev1')
+    // the ~820 KiB object: 13 chunks of 64 KiB
+    const [picked] = [...all.entries()].filter(([, bytes]) => bytes.byteLength === 843_776)
+    objects = new Map([picked!])
+    sha256 = picked![0]
+    release = makeRelease('line-3', 1, contentOf(objects, 64 * KiB))
+    // one slot, two wait places; 64 KiB a second keeps the slot taken while the test asks
+    uploader = await scratch.device({ maxConcurrentUploads: 1, uploadRateBytesPerSecond: 64 * KiB })
+    await seed(uploader, release, objects)
+    asker = await createTestNode()
+    await asker.dial(uploader.node.getMultiaddrs()[0]!)
+  })
+  after(async () => {
+    await asker.stop()
+    await scratch.cleanup()
+  })
+
+  it('gives its wait places to chunks it has handed out least and says where to go', async () => {
+    const raw = new RawChunkStream(await asker.dialProtocol(uploader.node.peerId, CHUNK_PROTOCOL))
+    const id = release.summary.releaseId
+    raw.get(1, id, sha256, 0) // served: chunk 0 has a copy out
+    await new Promise(resolve => setTimeout(resolve, 200))
+    raw.get(2, id, sha256, 0) // waits: a second copy of chunk 0
+    raw.get(3, id, sha256, 1) // waits: wait places now full
+    raw.get(4, id, sha256, 2) // a first copy: takes the place of request 2
+    raw.get(5, id, sha256, 1) // chunk 1 is promised to request 3 already
+    raw.get(6, id, sha256, 3) // a first copy too, but nothing queued ranks worse
+
+    await raw.answered(6)
+
+    assert.deepEqual(
+      [...raw.refused.entries()].sort(([a], [b]) => a - b),
+      [
+        [2, 'elsewhere'],
+        [5, 'elsewhere'],
+        [6, 'busy'],
+      ],
+    )
+    assert.deepEqual([...raw.data].sort(), [1, 3, 4])
+  })
+})
