@@ -6,19 +6,28 @@ import { DiscoveryOptionsError, PeerUnresponsiveError } from './errors.js'
 /**
  * Ping pacing. A peer that loses power or its cable sends no FIN: without
  * pings its connection would look open for minutes. Defaults notice a dead
- * peer in about 2 x (intervalMs + timeoutMs) ≈ 10 s.
+ * peer in about 2 x intervalMs + timeoutMs + 2 x timeoutMs ≈ 13 s.
  *
  * A ping shares the TCP connection with chunk transfers and queues behind
  * them: on a slow link under full load it can wait many seconds in the send
  * buffers of either side. So a ping counts as missed only when nothing else
  * was heard from the peer either (see `noteActivity`): traffic proves it alive
- * as well as a pong does.
+ * as well as a pong does. And each peer's ping timeout follows the round trips
+ * its pongs took (as TCP sizes its retransmission timeout), doubling after
+ * each miss: on a loaded 5 Mbit/s floor pongs took 0.7 s at the median and
+ * up to 4 s, so a fixed 3 s hung up on healthy peers hundreds of times a run.
  */
 export interface LivenessOptions {
   /** Time between two pings of one peer. @default 2_000 */
   intervalMs?: number
-  /** A ping unanswered after this long counts as missed. @default 3_000 */
+  /**
+   * Shortest time a ping may go unanswered before it counts as missed; a peer
+   * whose pongs were slow gets longer (see `maxTimeoutMs`).
+   * @default 3_000
+   */
   timeoutMs?: number
+  /** Longest a ping is ever waited for, however slow the peer's pongs were. @default 30_000 */
+  maxTimeoutMs?: number
   /** Consecutive missed pings after which the peer is hung up on. @default 2 */
   missesBeforeHangUp?: number
   /**
@@ -32,8 +41,15 @@ export interface LivenessOptions {
 export const LIVENESS_DEFAULTS: Required<LivenessOptions> = {
   intervalMs: 2_000,
   timeoutMs: 3_000,
+  maxTimeoutMs: 30_000,
   missesBeforeHangUp: 2,
   activityGraceMs: 10_000,
+}
+
+/** A peer's pong round trips, smoothed (RFC 6298's estimator, with its gains of 1/8 and 1/4). */
+interface RoundTrips {
+  smoothedMs: number
+  variationMs: number
 }
 
 export type LivenessLibp2p = Libp2p<{ ping: Ping }>
@@ -48,6 +64,7 @@ export class Liveness {
   readonly #logger: Logger
   readonly #onUnresponsive: (peerId: PeerId, missedPings: number) => void
   readonly #misses = new Map<string, number>()
+  readonly #roundTrips = new Map<string, RoundTrips>()
   readonly #inFlight = new Map<string, AbortController>()
   /** peer id → performance.now() of the last traffic reported from it */
   readonly #heardAt = new Map<string, number>()
@@ -81,6 +98,7 @@ export class Liveness {
     }
     this.#inFlight.clear()
     this.#misses.clear()
+    this.#roundTrips.clear()
     this.#heardAt.clear()
   }
 
@@ -92,6 +110,7 @@ export class Liveness {
   readonly #onDisconnect = (event: CustomEvent<PeerId>): void => {
     const id = event.detail.toString()
     this.#misses.delete(id)
+    this.#roundTrips.delete(id)
     this.#heardAt.delete(id)
   }
 
@@ -118,7 +137,8 @@ export class Liveness {
       return
     }
     const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(), this.#options.timeoutMs)
+    const timeoutMs = this.#timeoutFor(id)
+    const timer = setTimeout(() => controller.abort(), timeoutMs)
     this.#inFlight.set(id, controller)
     try {
       // The connection check and the ping's own connection lookup run in the
@@ -126,7 +146,9 @@ export class Liveness {
       if (this.#libp2p.getConnections(peerId).length === 0) {
         return
       }
+      const sentAt = performance.now()
       await this.#libp2p.services.ping.ping(peerId, { signal: controller.signal })
+      this.#noteRoundTrip(id, performance.now() - sentAt)
       this.#misses.delete(id)
     } catch (err) {
       if (!this.#running) {
@@ -147,17 +169,17 @@ export class Liveness {
       }
       const misses = (this.#misses.get(id) ?? 0) + 1
       this.#misses.set(id, misses)
-      this.#logger.debug({ peer: id, misses, err }, 'ping missed')
+      this.#logger.debug({ peer: id, misses, timeoutMs, err }, 'ping missed')
       if (misses >= this.#options.missesBeforeHangUp) {
         this.#misses.delete(id)
         this.#logger.warn(
-          { peer: id, missedPings: misses },
+          { peer: id, missedPings: misses, lastTimeoutMs: timeoutMs },
           'peer stopped answering pings; hanging up',
         )
         this.#onUnresponsive(peerId, misses)
         // A graceful close would wait for an answer that will not come.
         const reason = new PeerUnresponsiveError(
-          `peer ${id} missed ${misses} pings of ${this.#options.timeoutMs} ms`,
+          `peer ${id} missed ${misses} pings in a row, the last one after ${timeoutMs} ms`,
         )
         for (const connection of this.#libp2p.getConnections(peerId)) {
           connection.abort(reason)
@@ -168,18 +190,46 @@ export class Liveness {
       this.#inFlight.delete(id)
     }
   }
+
+  /**
+   * How long the next ping of a peer may take: four deviations above its smoothed round trip,
+   * never below timeoutMs, doubled for every ping it missed in a row, never above maxTimeoutMs.
+   */
+  #timeoutFor(id: string): number {
+    const { timeoutMs, maxTimeoutMs } = this.#options
+    const trips = this.#roundTrips.get(id)
+    const expected = trips === undefined ? 0 : trips.smoothedMs + 4 * trips.variationMs
+    const backoff = 2 ** (this.#misses.get(id) ?? 0)
+    return Math.round(Math.min(maxTimeoutMs, Math.max(timeoutMs, expected) * backoff))
+  }
+
+  #noteRoundTrip(id: string, ms: number): void {
+    const trips = this.#roundTrips.get(id)
+    if (trips === undefined) {
+      this.#roundTrips.set(id, { smoothedMs: ms, variationMs: ms / 2 })
+      return
+    }
+    trips.variationMs = 0.75 * trips.variationMs + 0.25 * Math.abs(trips.smoothedMs - ms)
+    trips.smoothedMs = 0.875 * trips.smoothedMs + 0.125 * ms
+  }
 }
 
 function checkOptions(options: Required<LivenessOptions>): Required<LivenessOptions> {
   for (const field of [
     'intervalMs',
     'timeoutMs',
+    'maxTimeoutMs',
     'missesBeforeHangUp',
     'activityGraceMs',
   ] as const) {
     if (!(options[field] > 0)) {
       throw new DiscoveryOptionsError(`liveness.${field}: expected > 0, found ${options[field]}`)
     }
+  }
+  if (options.maxTimeoutMs < options.timeoutMs) {
+    throw new DiscoveryOptionsError(
+      `liveness.maxTimeoutMs: expected >= timeoutMs (${options.timeoutMs}), found ${options.maxTimeoutMs}`,
+    )
   }
   return options
 }

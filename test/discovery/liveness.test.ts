@@ -104,3 +104,36 @@ test('a peer that keeps sending is neither pinged nor hung up on; once silent it
     liveness.stop()
   }
 })
+
+test('a peer whose pongs come slowly is given longer, not hung up on', async () => {
+  const { libp2p, counts } = silentPeerNode()
+  // every pong takes 150 ms, longer than the 100 ms floor: a loaded link, not a dead peer
+  ;(libp2p.services.ping as { ping: unknown }).ping = () => {
+    counts.pings++
+    return sleep(150).then(() => 150)
+  }
+  const timing = { intervalMs: 50, timeoutMs: 100, missesBeforeHangUp: 2, activityGraceMs: 10 }
+  const liveness = new Liveness(libp2p, timing, pino({ level: 'silent' }), () => {})
+  liveness.start()
+  try {
+    await sleep(1500)
+    assert.ok(counts.pings >= 4, `only ${counts.pings} pings`)
+    assert.equal(counts.hangUps, 0)
+  } finally {
+    liveness.stop()
+  }
+})
+
+test('a ping timeout above maxTimeoutMs is refused by name', async () => {
+  const { libp2p } = silentPeerNode()
+  assert.throws(
+    () =>
+      new Liveness(
+        libp2p,
+        { timeoutMs: 5000, maxTimeoutMs: 1000 },
+        pino({ level: 'silent' }),
+        () => {},
+      ),
+    /liveness\.maxTimeoutMs: expected >= timeoutMs \(5000\), found 1000/,
+  )
+})
