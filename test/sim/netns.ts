@@ -36,8 +36,27 @@ export interface NetnsFloorInit {
    * @default max(32 KiB, 10 ms of the rate)
    */
   burstBytes?: number
-  /** tbf queue: how long a packet may wait before it is dropped. @default 50 */
+  /**
+   * tbf queue on the bridge side (the switch port towards the host): how long a packet may wait
+   * before it is dropped. @default 50
+   */
   queueLatencyMs?: number
+  /**
+   * Packets the host's own end of its link may queue (its NIC's transmit queue; Linux's
+   * txqueuelen is 1000). A host does not drop what its own TCP sends: TCP small queues hold
+   * each socket back instead, so a pong or a request is not lost behind bulk uploads.
+   * @default 1000
+   */
+  hostQueuePackets?: number
+  /**
+   * TCP congestion control inside the namespaces. Devices run Linux's default, the loss-based
+   * cubic; a new namespace may only pick from the host's allowed list (here "reno bbr"), and
+   * this machine's kernel defaults to bbr, which on these short switch queues kept losing a
+   * quarter of what it sent. reno is loss-based like cubic, and at LAN round trips the two
+   * grow their windows alike. '' keeps the kernel's default.
+   * @default 'reno'
+   */
+  congestionControl?: string
 }
 
 /** One host: a namespace whose `eth0` is a veth into the bridge of the hub namespace. */
@@ -64,6 +83,8 @@ export interface LinkCounters {
 }
 
 const HOST_INTERFACE = 'eth0'
+const ETHERNET_FRAME_BYTES = 1514
+const CONGESTION_CONTROL = 'net.ipv4.tcp_congestion_control'
 const BRIDGE = 'br0'
 const SUBNET_PREFIX_BITS = 16
 const MAX_HOSTS = 60_000
@@ -77,7 +98,8 @@ let floorsMade = 0
  * address is touched, and deleting the namespaces removes every link.
  *
  * `tbf` shapes only what leaves an interface, so each link is shaped at both
- * ends: the host's eth0 caps its upload, the bridge side caps its download.
+ * ends: the host's eth0 caps its upload with a NIC's long transmit queue, the
+ * bridge side caps its download with a switch port's short drop-tail queue.
  * Hosts reach 224.0.0.0/4 through eth0, so mDNS works across the bridge.
  *
  * Everything is torn down by `destroy()`, and also when the process gets
@@ -169,10 +191,29 @@ export class NetnsFloor {
       ])
       await ip(['-n', ns, 'link', 'set', HOST_INTERFACE, 'up'])
       await ip(['-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', HOST_INTERFACE])
+      const congestionControl = init.congestionControl ?? 'reno'
+      if (congestionControl !== '') {
+        await run('ip', [
+          'netns',
+          'exec',
+          ns,
+          'sysctl',
+          '-qw',
+          `${CONGESTION_CONTROL}=${congestionControl}`,
+        ])
+      }
       if (init.linkMbit > 0) {
-        const shape = tbfArgs(init)
-        await tc(['-n', ns, 'qdisc', 'add', 'dev', HOST_INTERFACE, 'root', ...shape])
-        await tc(['-n', this.hub, 'qdisc', 'add', 'dev', host.hubInterfaceName, 'root', ...shape])
+        await tc(['-n', ns, 'qdisc', 'add', 'dev', HOST_INTERFACE, 'root', ...hostShape(init)])
+        await tc([
+          '-n',
+          this.hub,
+          'qdisc',
+          'add',
+          'dev',
+          host.hubInterfaceName,
+          'root',
+          ...switchShape(init),
+        ])
       }
     }
   }
@@ -260,11 +301,21 @@ function hostAddress(index: number): string {
   return `10.77.${Math.floor(n / 256)}.${n % 256}`
 }
 
-function tbfArgs(init: NetnsFloorInit): string[] {
+/** The host's upload: its NIC at the link rate, with a NIC's transmit queue. */
+function hostShape(init: NetnsFloorInit): string[] {
+  const limitBytes = (init.hostQueuePackets ?? 1000) * ETHERNET_FRAME_BYTES
+  return ['tbf', ...tbfRate(init), 'limit', `${limitBytes}`]
+}
+
+/** The host's download: the switch port towards it, with a short drop-tail queue. */
+function switchShape(init: NetnsFloorInit): string[] {
+  return ['tbf', ...tbfRate(init), 'latency', `${init.queueLatencyMs ?? 50}ms`]
+}
+
+function tbfRate(init: NetnsFloorInit): string[] {
   const rateBytesPerSecond = (init.linkMbit * 1e6) / 8
   const burst = init.burstBytes ?? Math.max(32 * 1024, Math.ceil(rateBytesPerSecond / 100))
-  const latencyMs = init.queueLatencyMs ?? 50
-  return ['tbf', 'rate', `${init.linkMbit}mbit`, 'burst', `${burst}`, 'latency', `${latencyMs}ms`]
+  return ['rate', `${init.linkMbit}mbit`, 'burst', `${burst}`]
 }
 
 async function run(command: string, args: string[]): Promise<string> {
