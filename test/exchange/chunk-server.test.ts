@@ -50,7 +50,8 @@ class RawChunkStream {
   async answered(count: number): Promise<void> {
     const deadline = Date.now() + 10_000
     while (this.data.size + this.refused.size < count) {
-      if (Date.now() > deadline) throw new Error(`only ${this.data.size + this.refused.size} answers`)
+      if (Date.now() > deadline)
+        throw new Error(`only ${this.data.size + this.refused.size} answers`)
       await new Promise<void>(resolve => {
         this.#waiters.push(resolve)
         setTimeout(resolve, 100)
