@@ -40,7 +40,7 @@ export interface SwarmNodeOptions {
    * many simulated devices on one host. @default []
    */
   allowHosts?: string[]
-  /** Ping liveness of connected peers; `false` turns it off. @default {} (2 s interval, 3 s timeout growing with slow pongs, 2 misses) */
+  /** Ping liveness of connected peers; `false` turns it off. @default {} (2 s interval, 3 s timeout growing with slow pongs, 3 misses) */
   liveness?: false | LivenessOptions
   /** Structured log. @default silent */
   logger?: Logger
