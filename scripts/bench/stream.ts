@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Option } from 'commander'
 import type { RunningDevice } from '../../src/node/daemon.js'
+import { missingDeviceFlags } from '../../src/node/runtime-flags.js'
 import { generateReleaseKey, releaseId } from '../../src/release/index.js'
 import { BareStreamPair } from './bare-stream.js'
 import { bigRelease } from './big-release.js'
@@ -30,6 +31,7 @@ const FLEET = 'bench'
 interface StreamOptions {
   mib: number
   runs: number
+  deviceFlags: boolean
 }
 
 interface Leg {
@@ -44,7 +46,8 @@ interface Leg {
  * announced and verified, the exchange's chunk protocol, every chunk verified, written and the
  * object published in the store), against a bare libp2p stream of the same bytes between two
  * nodes built the same way, in the same process and the same run. The two legs alternate so
- * that whatever else the machine does falls on both.
+ * that whatever else the machine does falls on both. The process runs with a device's node
+ * flags unless --no-device-flags.
  */
 export const streamBenchmark: Benchmark = {
   name: 'stream',
@@ -60,8 +63,30 @@ export const streamBenchmark: Benchmark = {
         new Option('--runs <n>', 'runs of each leg; the median is reported')
           .argParser(positiveInteger)
           .default(3),
+      )
+      .option(
+        '--no-device-flags',
+        'run both legs without the node flags the pvswarm launcher gives a device',
       ),
-  run: (options, reporter) => runStream(options as unknown as StreamOptions, reporter),
+  run: (options, reporter) => {
+    const chosen = options as unknown as StreamOptions
+    if (chosen.deviceFlags) restartWithDeviceFlags()
+    return runStream(chosen, reporter)
+  },
+}
+
+/**
+ * Both legs run in this process, so it runs with the flags a device runs with (bin/pvswarm.js,
+ * src/node/runtime-flags.ts): what the pvswarm leg measures is then what a device does, and the
+ * bare leg, in the same process, gets the same heap. V8 sizes its heap at start-up, so the
+ * process starts again with them (execve keeps its pid and output); it carries on as it is
+ * where execve is missing (Node < 22.15), and the result line names the flags it ran with.
+ */
+function restartWithDeviceFlags(): void {
+  const missing = missingDeviceFlags(process.execArgv, process.env.NODE_OPTIONS)
+  if (missing.length === 0 || typeof process.execve !== 'function') return
+  const args = [...process.execArgv, ...missing, ...process.argv.slice(1)]
+  process.execve(process.execPath, [process.execPath, ...args])
 }
 
 async function runStream(options: StreamOptions, reporter: BenchReporter): Promise<BenchResult> {
@@ -121,6 +146,7 @@ async function runStream(options: StreamOptions, reporter: BenchReporter): Promi
       pvswarm_major_gcs: median(swarmLegs.map(leg => leg.majorGcs)),
       bare_libp2p_major_gcs: median(bareLegs.map(leg => leg.majorGcs)),
       seed_s: round(seedSeconds, 2),
+      node_flags: process.execArgv.join(' '),
     }
   } finally {
     gcs?.stop()

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { open, rename, rm, type FileHandle } from 'node:fs/promises'
+import { open, rename, rm, unlink, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { FILE_MODE } from './layout.js'
 
@@ -39,6 +39,17 @@ export async function fsyncDir(dir: string): Promise<void> {
 /** Remove a file if it is there. */
 export async function removeFile(path: string): Promise<void> {
   await rm(path, { force: true })
+}
+
+/** Remove a file if it is there; whether it was. */
+export async function removeIfPresent(path: string): Promise<boolean> {
+  try {
+    await unlink(path)
+    return true
+  } catch (err) {
+    if (isNotFound(err)) return false
+    throw err
+  }
 }
 
 /**

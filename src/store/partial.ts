@@ -33,6 +33,7 @@ import {
   writePartialMeta,
 } from './partial-files.js'
 import type { SpaceClaim, SpaceLedger } from './space.js'
+import { WriteBack } from './write-back.js'
 
 export interface PartialContext {
   layout: Layout
@@ -59,6 +60,8 @@ export class PartialCore {
   readonly #objectHash: InOrderObjectHash | undefined
   /** buffers that consumable chunks are copied into, reused once written */
   readonly #buffers: ChunkBuffers
+  /** early flushes of what was written; undefined when the object was complete at open */
+  readonly #writeBack: WriteBack | undefined
 
   private constructor(
     private readonly ctx: PartialContext,
@@ -81,6 +84,7 @@ export class PartialCore {
       for (const index of held) this.#mark(index, 1)
       this.#state = 'filling'
       this.#objectHash = new InOrderObjectHash(spec, data, index => this.#held[index] === 1)
+      this.#writeBack = new WriteBack(data)
     }
   }
 
@@ -282,6 +286,7 @@ export class PartialCore {
     const { sha256, chunkBytes } = this.spec
     try {
       await writevAll(this.data, pieces, index * chunkBytes)
+      this.#writeBack?.wrote(chunkLengthOf(this.spec.size, chunkBytes, index))
       // Recorded only after the bytes are written: a kill between the two loses this one chunk.
       await this.log!.append(index)
     } catch (err) {
@@ -328,7 +333,11 @@ export class PartialCore {
     this.#state = 'publishing'
 
     // a read-back of late chunks, if any is left, overlaps the flush
-    const [, got] = await Promise.all([this.data.sync(), this.#objectHash!.digest()])
+    const flushed = async (): Promise<void> => {
+      await this.#writeBack?.settle()
+      await this.data.sync()
+    }
+    const [, got] = await Promise.all([flushed(), this.#objectHash!.digest()])
     await this.log?.close()
     if (got !== sha256) {
       this.#failure = new ObjectHashMismatchError(sha256, got)
@@ -399,6 +408,7 @@ export class PartialCore {
     await Promise.allSettled([...this.#inFlight.values()])
     if (this.#publishing) await this.#publishing.catch(() => undefined)
     await this.#objectHash?.idle()
+    await this.#writeBack?.settle().catch(() => undefined)
     this.#buffers.clear()
     await this.log?.close()
     await this.data.close()

@@ -118,6 +118,34 @@ describe('Download (scheduler)', () => {
     assert.equal(await firstAsked(true), 1, 'chunk 0 is being fetched by the other peer')
   })
 
+  it('asks a fast only peer for equally rare chunks in release order, whatever the tie-break', async () => {
+    // a tie-break that favours later chunks: each draw is lower than the one before
+    let draw = 1
+    const random = () => (draw -= 0.01)
+    const firstAsked = async (peers: number, rateMiBs = 64) => {
+      const { download } = fixture([8 * CHUNK], {
+        maxInFlightPerPeer: 4,
+        random,
+        // the rate a download assumes before its first chunk arrives
+        initialRateBytesPerSecond: rateMiBs * 1024 * 1024,
+      })
+      const seed = new ManualPeer()
+      download.addPeer('seed', seed.fetch)
+      download.peerHasObject('seed', 0, all(8))
+      for (let other = 1; other < peers; other++) {
+        download.addPeer(`p${other}`, new ManualPeer().fetch)
+      }
+      await download.start()
+      await until(() => seed.calls.length === 4, 'four requests')
+      download.cancel()
+      return seed.calls.map(call => call.request.chunkIndex)
+    }
+    assert.deepEqual(await firstAsked(1), [0, 1, 2, 3])
+    // with another peer to trade with, or on a slow link, the tie-break decides
+    assert.deepEqual(await firstAsked(2), [7, 6, 5, 4])
+    assert.deepEqual(await firstAsked(1, 1), [7, 6, 5, 4])
+  })
+
   it('keeps at most maxInFlightPerPeer requests at one peer', async () => {
     const { download, objects } = fixture([10 * CHUNK], { maxInFlightPerPeer: 3 })
     const peer = new ManualPeer()

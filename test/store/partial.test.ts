@@ -26,6 +26,7 @@ import {
   sha256Of,
   specOf,
 } from './helpers.js'
+import { WRITE_BACK_BYTES } from '../../src/store/write-back.js'
 
 const CHUNK_BYTES = 64 * 1024
 
@@ -329,6 +330,31 @@ describe('store partial objects', () => {
     assert.deepEqual(await namesIn(join(dir, 'objects')), [])
     assert.deepEqual(await namesIn(join(dir, 'partial')), [])
     await partial.close()
+  })
+
+  it('publishes nothing when an early flush of its bytes failed', async () => {
+    // more than WRITE_BACK_BYTES, so a flush starts before the last chunk
+    const big = patternBytes(WRITE_BACK_BYTES + 1024 * 1024, 3)
+    const bigSpec = specOf(big, 1024 * 1024)
+    const probe = await open(join(dir, 'probe'), 'w')
+    const prototype = Object.getPrototypeOf(probe) as { datasync(): Promise<void> }
+    await probe.close()
+    const datasync = prototype.datasync
+    prototype.datasync = () =>
+      Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+    try {
+      const partial = await store.openPartial(bigSpec)
+      const last = partial.chunkCount - 1
+      for (let index = 0; index < last; index++) {
+        await partial.writeChunk(index, chunkOf(big, 1024 * 1024, index))
+      }
+      await assert.rejects(partial.writeChunk(last, chunkOf(big, 1024 * 1024, last)), /EIO/)
+      assert.equal(partial.isComplete(), false)
+      assert.deepEqual(await namesIn(join(dir, 'objects')), [])
+      await partial.close()
+    } finally {
+      prototype.datasync = datasync
+    }
   })
 
   it('reports complete at once for an object already held', async () => {
