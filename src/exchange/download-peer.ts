@@ -98,6 +98,16 @@ export class DownloadPeer {
     return false
   }
 
+  /** When the earliest deferral still running at `now` ends; undefined when none is. */
+  nextDeferralEnd(now: number): number | undefined {
+    let earliest: number | undefined
+    for (const [globalIndex, until] of this.#deferred) {
+      if (until <= now) this.#deferred.delete(globalIndex)
+      else if (earliest === undefined || until < earliest) earliest = until
+    }
+    return earliest
+  }
+
   holds(globalIndex: number): boolean {
     return hasBit(this.have, globalIndex)
   }

@@ -379,12 +379,19 @@ export class Download extends EventEmitter<DownloadEvents> {
     return count
   }
 
-  /** Peers with a free slot at `now`, in random order; a busy one gets a wake-up for its end. */
+  /**
+   * Peers with a free slot at `now`, in random order. A busy peer, and one that deferred chunks,
+   * gets a wake-up for when that ends: the one timer keeps only the earliest time, so every pump
+   * sets the next one again.
+   */
   #shuffledPeers(now: number): DownloadPeer[] {
     const peers: DownloadPeer[] = []
     for (const peer of this.#peers.values()) {
+      if (!peer.usable) continue
       if (peer.freeSlots(now) > 0) peers.push(peer)
-      else if (peer.usable && peer.busyUntil > now) this.#wakeAt(peer.busyUntil)
+      else if (peer.busyUntil > now) this.#wakeAt(peer.busyUntil)
+      const deferralEnd = peer.nextDeferralEnd(now)
+      if (deferralEnd !== undefined) this.#wakeAt(deferralEnd)
     }
     for (let i = peers.length - 1; i > 0; i--) {
       const j = Math.floor(this.#opts.random() * (i + 1))

@@ -345,6 +345,26 @@ describe('Download (scheduler)', () => {
     assert.equal(stats.bytesReceivedByPeer.seed, CHUNK)
   })
 
+  it('asks again after every "elsewhere", also one that ends after an earlier wake-up', async () => {
+    // chunk 0 is refused at once, chunk 1 later: its retry time falls after the wake-up set for
+    // chunk 0, and must not be forgotten once that one has fired
+    const { download, objects } = fixture([2 * CHUNK], { maxInFlightPerPeer: 2 })
+    const asked: Array<{ chunk: number; at: number }> = []
+    download.addPeer('seed', async request => {
+      asked.push({ chunk: request.chunkIndex, at: performance.now() })
+      if (asked.filter(call => call.chunk === request.chunkIndex).length === 1) {
+        if (request.chunkIndex === 1) await new Promise(resolve => setTimeout(resolve, 300))
+        throw new ChunkRefusedError('seed', request.sha256, request.chunkIndex, 'elsewhere')
+      }
+      return honest(objects)(request, new AbortController().signal)
+    })
+    download.peerHasObject('seed', 0, all(2))
+    await download.start()
+    const gaveUp = new Promise<'hung'>(resolve => setTimeout(resolve, 5000, 'hung').unref())
+    assert.notEqual(await Promise.race([download.done, gaveUp]), 'hung')
+    assert.deepEqual(asked.map(call => call.chunk).sort(), [0, 0, 1, 1])
+  })
+
   it('gives a request a second timeout while its peer is still sending, instead of re-asking', async () => {
     const options = { timeoutFloorMs: 200, maxInFlightPerPeer: 1, maxRequestsPerChunk: 1 }
     const { download, objects } = fixture([CHUNK], options)
