@@ -16,7 +16,7 @@ import { releaseId, type Release } from '../release/index.js'
 import { isHandoverSchedule, type DaemonConfig } from './config.js'
 import { Device, type DeviceNetwork } from './device.js'
 import { dropStoreCopies } from './drop-copies.js'
-import { installedLookup, layeredStore } from './layered-store.js'
+import { installedLookup, layeredStore, type LayeredStore } from './layered-store.js'
 import type { AcceptedReleases } from './release-book.js'
 import { IncomingSeeds } from './incoming.js'
 import { startStatusApi, type StatusApi } from './status-api.js'
@@ -63,12 +63,16 @@ export async function startDevice(
   const client = await pvctrlClient(config, logger)
 
   let handover: Handover | undefined
+  let layered: LayeredStore | undefined
   const settled = new Set<string>()
   /** Records a trial's outcome once, however it was learnt (hand-over now, or resumed). */
   const settle = async (outcome: HandoverOutcome | undefined): Promise<void> => {
     if (outcome === undefined || settled.has(outcome.releaseId)) return
     settled.add(outcome.releaseId)
     const phase = outcome.result
+    // the hand-over put objects into Pantavisor: a list of them fetched before is out of date, and
+    // a download starting now would fetch again what Pantavisor already holds
+    layered?.forgetListing()
     await device.releases.setPhase(outcome.releaseId, phase)
     if (phase === 'installed' && dropCopies && client !== undefined) {
       await dropCopiesOf(device.releases, outcome.releaseId, client, logger)
@@ -141,14 +145,14 @@ export async function startDevice(
     exchangeStore: (store, releases) =>
       pvChunks === undefined
         ? store
-        : layeredStore(
+        : (layered = layeredStore(
             store,
             pvChunks,
             installedLookup(() => installedReleases(releases)),
             {
               logger: logger.child({ room: 'pantavisor' }),
             },
-          ),
+          )),
     onComplete: (_id, release) => handOn(release),
   })
 
