@@ -43,6 +43,14 @@ export interface ChunkServerInit {
    * updates from the peer's process, so the peer is alive even when its pongs are slow.
    */
   onDelivered?(peer: string): void
+  /**
+   * Whether this device is where the release entered the floor (it was seeded here). Such a device
+   * answers "elsewhere" to a request for a chunk it has sent already while first copies of other
+   * chunks are waiting or on their way: every byte of the release crosses its one link at least
+   * once, and each second copy it sends before the last first one delays the whole floor.
+   * @default () => false
+   */
+  isOrigin?(releaseId: string): boolean
   /** A chunk begins its way to a peer: others had better ask for different ones first. */
   onHandOut?(sha256: string, index: number): void
   logger: ExchangeLogger
@@ -78,6 +86,8 @@ export class ChunkServer {
   readonly #waiting: UploadQueue<Pending>
   #bytesServed = 0
   #chunksServed = 0
+  /** uploads under way of a chunk's first copy from here */
+  #firstCopiesActive = 0
 
   constructor(init: ChunkServerInit) {
     this.#init = init
@@ -156,6 +166,10 @@ export class ChunkServer {
         cancelled: false,
         ended: new AbortController(),
       }
+      if (this.#leavesToPeers(request)) {
+        this.#refuse(stream, request, 'elsewhere')
+        return
+      }
       // a request that cannot be served soon hears so at once, whatever stream it came on,
       // instead of waiting behind this stream's earlier requests
       const admission = this.#waiting.offer(request)
@@ -198,6 +212,17 @@ export class ChunkServer {
     })
   }
 
+  /**
+   * An origin's second copy of a chunk, asked while first copies of others are waiting or being
+   * sent: the peer that got the first copy serves it instead. With no first copy in demand (the
+   * floor has them all, or a delta needs only some chunks) every request is served as usual.
+   */
+  #leavesToPeers(request: Pending): boolean {
+    if (this.#waiting.handedOut(request.key) === 0) return false
+    if (this.#firstCopiesActive === 0 && !this.#waiting.hasFirstCopyWaiting()) return false
+    return this.#init.isOrigin?.(request.releaseId) ?? false
+  }
+
   /** A request is over or will not be served: it gives up its wait place at once. */
   #end(request: Pending): void {
     request.cancelled = true
@@ -234,9 +259,13 @@ export class ChunkServer {
       if (request.cancelled) return
       throw err
     }
+    const firstCopy = this.#waiting.handedOut(request.key) === 0
+    let handedOut = false
+    let delivered = false
     try {
       if (request.cancelled || signal.aborted) return
-      this.#waiting.handOut(request)
+      handedOut = this.#waiting.handOut(request)
+      if (handedOut && firstCopy) this.#firstCopiesActive++
       this.#init.onHandOut?.(request.sha256, request.index)
       const bytes = await this.#init.store.readChunk(
         request.sha256,
@@ -252,8 +281,11 @@ export class ChunkServer {
       this.#bytesServed += bytes.byteLength
       this.#chunksServed++
       this.#byPeer.set(peer, (this.#byPeer.get(peer) ?? 0) + bytes.byteLength)
+      delivered = true
       this.#init.onDelivered?.(peer)
     } finally {
+      if (handedOut && !delivered) this.#waiting.takeBack(request.key)
+      if (handedOut && firstCopy) this.#firstCopiesActive--
       done()
     }
   }

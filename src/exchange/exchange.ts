@@ -41,7 +41,10 @@ export interface ExchangeOptions {
    * @default false
    */
   serveOnlyAsSeed?: boolean
-  /** Whether this device is the seed of a release (used with serveOnlyAsSeed). @default () => false */
+  /**
+   * Whether this device is the seed of a release: with serveOnlyAsSeed the only one that serves it;
+   * always, one that sends each chunk once before it sends any again. @default () => false
+   */
   isSeed?: (releaseId: string) => boolean
   /**
    * Whether an announced release is worth fetching; the default fetches it when this device holds
@@ -123,6 +126,7 @@ export class Exchange {
         2 * uploadSlots,
       ),
       mayServe,
+      isOrigin: releaseId => options.isSeed?.(releaseId) ?? false,
       maxPipelinedRequests: options.maxPipelinedRequests ?? DEFAULTS.maxPipelinedRequests,
       ...(init.onPeerActivity && { onDelivered: init.onPeerActivity }),
       // a chunk on its way from here is as good as fetching it, for the other askers' choices

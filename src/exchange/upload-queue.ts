@@ -60,10 +60,26 @@ export class UploadQueue<T extends QueuedUpload> {
     return { admitted: false, reason: mine > 0 ? 'elsewhere' : 'busy' }
   }
 
-  /** The request got a slot and is being served: one more copy of its chunk is out. */
-  handOut(request: T): void {
-    if (!this.remove(request)) return
+  /**
+   * The request got a slot and is being served: one more copy of its chunk is out. False when it
+   * was no longer queued (nothing counted).
+   */
+  handOut(request: T): boolean {
+    if (!this.remove(request)) return false
     this.#handedOut.set(request.key, this.handedOut(request.key) + 1)
+    return true
+  }
+
+  /** A copy handed out never reached its asker (cancelled, cut off): it does not count. */
+  takeBack(key: string): void {
+    const copies = this.handedOut(key) - 1
+    if (copies > 0) this.#handedOut.set(key, copies)
+    else this.#handedOut.delete(key)
+  }
+
+  /** Whether a queued request is for a chunk of which no copy is out yet. */
+  hasFirstCopyWaiting(): boolean {
+    return this.#queued.some(request => this.handedOut(request.key) === 0)
   }
 
   /** The request leaves the queue unserved (cancelled, refused, its stream gone). */

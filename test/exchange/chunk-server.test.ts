@@ -109,4 +109,28 @@ describe('chunk server under contention', () => {
     )
     assert.deepEqual([...raw.data].sort(), [1, 3, 4])
   })
+
+  it('as the seed, sends a chunk again only once no first copy of another is wanted', async () => {
+    const origin = await scratch.device({
+      maxConcurrentUploads: 1,
+      uploadRateBytesPerSecond: 64 * KiB,
+      isSeed: () => true,
+    })
+    await seed(origin, release, objects)
+    await asker.dial(origin.node.getMultiaddrs()[0]!)
+    const raw = new RawChunkStream(await asker.dialProtocol(origin.node.peerId, CHUNK_PROTOCOL))
+    const id = release.summary.releaseId
+    raw.get(1, id, sha256, 0) // the first copy of chunk 0, on its way for a second
+    const deadline = Date.now() + 10_000
+    while (origin.exchange.uploadStats().activeUploads === 0) {
+      if (Date.now() > deadline) throw new Error('the first request was never served')
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    raw.get(2, id, sha256, 0) // a second copy while the first is out: its holder serves it
+    await raw.answered(2)
+    assert.deepEqual([...raw.refused.entries()], [[2, 'elsewhere']])
+    raw.get(3, id, sha256, 0) // no first copy wanted any more: served again
+    await raw.answered(3)
+    assert.deepEqual([...raw.data].sort(), [1, 3])
+  })
 })

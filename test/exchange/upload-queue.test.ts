@@ -79,6 +79,20 @@ describe('UploadQueue', () => {
     assert.deepEqual(queue.offer(request('b')), { admitted: true })
   })
 
+  it('takes back a copy that never arrived, and knows when a first copy is waiting', () => {
+    const queue = new UploadQueue(3)
+    const lost = request('a', 'lost copy of a')
+    queue.offer(lost)
+    assert.equal(queue.hasFirstCopyWaiting(), true)
+    assert.equal(queue.handOut(lost), true)
+    assert.equal(queue.handOut(lost), false, 'no longer queued: not counted twice')
+    queue.offer(request('a', 'second ask for a'))
+    assert.equal(queue.hasFirstCopyWaiting(), false, 'a copy of a is out')
+    queue.takeBack('a')
+    assert.equal(queue.handedOut('a'), 0)
+    assert.equal(queue.hasFirstCopyWaiting(), true)
+  })
+
   it('refuses a capacity below one', () => {
     assert.throws(() => new UploadQueue(0), RangeError)
   })
