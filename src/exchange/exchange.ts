@@ -126,7 +126,9 @@ export class Exchange {
         2 * uploadSlots,
       ),
       mayServe,
-      isOrigin: releaseId => options.isSeed?.(releaseId) ?? false,
+      // with serveOnlyAsSeed nobody else serves: a second copy has nowhere else to come from
+      isOrigin: releaseId =>
+        options.serveOnlyAsSeed !== true && (options.isSeed?.(releaseId) ?? false),
       maxPipelinedRequests: options.maxPipelinedRequests ?? DEFAULTS.maxPipelinedRequests,
       ...(init.onPeerActivity && { onDelivered: init.onPeerActivity }),
       // a chunk on its way from here is as good as fetching it, for the other askers' choices
