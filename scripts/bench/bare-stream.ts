@@ -66,14 +66,18 @@ export class BareStreamPair {
     const arrived = new Promise<BareTransfer>((resolve, reject) => {
       this.#expected = { bytes, resolve, reject }
     })
+    // a send that fails first throws its own error; the receiver's verdict is then not awaited
+    arrived.catch(() => {})
     try {
       const stream = await this.#sender.dialProtocol(this.#receiver.peerId, BARE_PROTOCOL)
       const piece = randomBytes(WRITE_BYTES)
       for (let sent = 0; sent < bytes; sent += piece.byteLength) {
         const length = Math.min(piece.byteLength, bytes - sent)
-        if (!stream.send(length === piece.byteLength ? piece : piece.subarray(0, length))) {
-          await drained(stream)
-        }
+        stream.send(length === piece.byteLength ? piece : piece.subarray(0, length))
+        // 'drain' fires on every window update the receiver sends, not once the buffer is empty:
+        // waiting for one 'drain' per piece let the buffer grow past the stream's write limit
+        // (with a 256 KiB window), so keep at most one piece waiting behind the one being sent
+        while (stream.writeBufferLength > WRITE_BYTES) await drained(stream)
       }
       await stream.close()
       return await arrived

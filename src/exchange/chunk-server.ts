@@ -218,7 +218,9 @@ export class ChunkServer {
    * floor has them all, or a delta needs only some chunks) every request is served as usual.
    */
   #leavesToPeers(request: Pending): boolean {
-    if (this.#waiting.handedOut(request.key) === 0) return false
+    // a copy promised to a request already queued counts: two first copies of one chunk would
+    // otherwise both be served
+    if (this.#waiting.copiesOutOrPromised(request.key) === 0) return false
     if (this.#firstCopiesActive === 0 && !this.#waiting.hasFirstCopyWaiting()) return false
     return this.#init.isOrigin?.(request.releaseId) ?? false
   }

@@ -39,6 +39,11 @@ export class UploadQueue<T extends QueuedUpload> {
     return this.#queued.length
   }
 
+  /** Copies of a chunk handed out or promised to a queued request. */
+  copiesOutOrPromised(key: string): number {
+    return this.#copiesBesides(key, 0)
+  }
+
   /** Copies of a chunk handed out so far: the rank of a request for it (fewer goes first). */
   handedOut(key: string): number {
     return this.#handedOut.get(key) ?? 0

@@ -30,9 +30,9 @@ export const DEFAULT_MAX_CONNECTIONS = 64
  * ahead of everything else on that connection (requests, have-map updates,
  * pings): at 2 MiB a request waited seconds behind chunk data on a 10 Mbit/s
  * link and timed out. 1 MiB halves that and costs nothing measurable on
- * loopback (the stream bench); 256 KiB was better still on slow links, but
- * the stream bench then died on an uncaught StreamResetError raised from a
- * libp2p close listener (TODO: find which reset, before going below 1 MiB).
+ * loopback (the stream bench). 256 KiB made no difference on the spread bench
+ * (16 devices at 5 Mbit/s, 77.0 s against 76.4-79.3 s with 1 MiB): there the
+ * hosts' TCP congestion windows, not yamux, decide what queues on a link.
  */
 export const STREAM_WINDOW_BYTES = 1024 * 1024
 

@@ -82,7 +82,9 @@ describe('UploadQueue', () => {
   it('takes back a copy that never arrived, and knows when a first copy is waiting', () => {
     const queue = new UploadQueue(3)
     const lost = request('a', 'lost copy of a')
+    assert.equal(queue.copiesOutOrPromised('a'), 0)
     queue.offer(lost)
+    assert.equal(queue.copiesOutOrPromised('a'), 1, 'promised to the queued request')
     assert.equal(queue.hasFirstCopyWaiting(), true)
     assert.equal(queue.handOut(lost), true)
     assert.equal(queue.handOut(lost), false, 'no longer queued: not counted twice')
