@@ -175,6 +175,10 @@ function parseExpiry(text: string, from: Date): Date {
   if (/^\d{4}-\d{2}-\d{2}T/.test(text)) {
     const at = new Date(text)
     if (Number.isNaN(at.getTime())) throw new CommandFailure(`--expires ${text}: not a valid time`)
+    // every device would refuse it on arrival: a release that is dead when made is a mistake
+    if (at.getTime() <= from.getTime()) {
+      throw new CommandFailure(`--expires ${text}: already past (issued ${from.toISOString()})`)
+    }
     return at
   }
   const duration = ms(text as ms.StringValue)
