@@ -26,7 +26,11 @@ async function missingFlags() {
 
 /** Runs `node` on this file in a child, which stops when this process is told to and ends alike. */
 function runChild(node, nodeArgs) {
-  const child = spawn(node, [...nodeArgs, self, ...process.argv.slice(2)], { stdio: 'inherit' })
+  // the IPC channel is how the child learns that this process is gone, also after a SIGKILL,
+  // which cannot be passed on
+  const child = spawn(node, [...nodeArgs, self, ...process.argv.slice(2)], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+  })
   // a daemon started through this shim must stop when the shim is told to
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
     process.on(signal, () => child.kill(signal))
@@ -39,7 +43,18 @@ function runChild(node, nodeArgs) {
   })
 }
 
+/**
+ * Started by this file in a parent (runChild): when the parent is gone, however it ended, stop
+ * as if told to, so a daemon never outlives the process its user started and may kill.
+ */
+function endWithParent() {
+  if (process.channel === undefined) return
+  process.channel.unref()
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'))
+}
+
 if (major >= MINIMUM_NODE_MAJOR) {
+  endWithParent()
   const entry = join(dist, 'cli', 'main.js')
   if (!existsSync(entry)) {
     process.stderr.write(

@@ -125,6 +125,47 @@ describe('bin/pvswarm.js', () => {
   )
 
   it(
+    'started by the system Node 20, a daemon ends when the launcher is killed with SIGKILL',
+    { skip: existsSync(SYSTEM_NODE) ? false : `${SYSTEM_NODE} not installed` },
+    async () => {
+      const dir = await tempDir()
+      const args = [
+        ...['daemon', '--data', dir, '--fleet', 'f', '--trust', generateReleaseKey().publicKey],
+        ...['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-dht', '--pvctrl', 'none'],
+        ...['--api', '127.0.0.1:0', '--log-level', 'info'],
+      ]
+      const launcher = spawn(SYSTEM_NODE, [pvswarmBin, ...args], {
+        stdio: ['ignore', 'inherit', 'pipe'],
+      })
+      let daemonPid: number | undefined
+      try {
+        const lines = createInterface({ input: launcher.stderr })
+        daemonPid = await new Promise<number>(resolve =>
+          lines.on('line', line => {
+            if (line.includes('"status API listening"')) resolve(JSON.parse(line).pid as number)
+          }),
+        )
+        assert.notEqual(daemonPid, launcher.pid, 'the daemon runs in a child of the launcher')
+        launcher.kill('SIGKILL')
+        const deadline = Date.now() + 30_000
+        while (existsSync(`/proc/${daemonPid}`)) {
+          // a zombie has been reaped by nobody yet but no longer runs
+          const state = readFileSync(`/proc/${daemonPid}/stat`, 'utf8').split(' ')[2]
+          if (state === 'Z') break
+          if (Date.now() > deadline) assert.fail(`daemon ${daemonPid} outlived its launcher`)
+          await new Promise(resolve => setTimeout(resolve, 50))
+        }
+      } finally {
+        launcher.kill('SIGKILL')
+        if (daemonPid !== undefined && existsSync(`/proc/${daemonPid}`)) {
+          process.kill(daemonPid, 'SIGKILL')
+        }
+        await removeDir(dir)
+      }
+    },
+  )
+
+  it(
     'started by the system Node 20, runs the bundled node with the device flags',
     { skip: existsSync(SYSTEM_NODE) ? false : `${SYSTEM_NODE} not installed` },
     async () => {
