@@ -29,3 +29,8 @@ export class StreamSendError extends PvswarmError {
 export class ApiListenError extends PvswarmError {
   static override readonly name: string = 'ApiListenError'
 }
+
+/** The node could not listen on a configured address (in use, not on this host, no permission). */
+export class ListenError extends PvswarmError {
+  static override readonly name: string = 'ListenError'
+}

@@ -48,6 +48,7 @@ export {
   FleetHandshakeError,
   FleetKeyError,
   IdentityFileError,
+  ListenError,
   StreamSendError,
   SwarmNodeOptionsError,
 } from './errors.js'

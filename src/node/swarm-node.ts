@@ -7,7 +7,7 @@ import {
   type MdnsOptions,
 } from '../discovery/index.js'
 import { DEFAULT_MAX_CONNECTIONS } from './constants.js'
-import { SwarmNodeOptionsError } from './errors.js'
+import { ListenError, SwarmNodeOptionsError } from './errors.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createSwarmLibp2p, type SwarmLibp2p } from './libp2p.js'
 
@@ -102,7 +102,12 @@ export async function createSwarmNode(options: SwarmNodeOptions): Promise<SwarmN
       return discovery.cloneSuspected
     },
     async start() {
-      await libp2p.start()
+      try {
+        await libp2p.start()
+      } catch (err) {
+        await Promise.resolve(libp2p.stop()).catch(() => {})
+        throw listenFailure(err as Error, options.listen) ?? err
+      }
       await discovery.start()
       logger.info(
         {
@@ -120,4 +125,22 @@ export async function createSwarmNode(options: SwarmNodeOptions): Promise<SwarmN
       logger.info({ peer: libp2p.peerId.toString() }, 'swarm node stopped')
     },
   }
+}
+
+const LISTEN_FAILURES: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'not an address of this host',
+  EACCES: 'permission denied',
+}
+
+/**
+ * libp2p reports a listen address it could not bind as one long message with the socket error
+ * inside; a user needs which addresses and why, in one line.
+ */
+function listenFailure(err: Error, listen: readonly string[] | undefined): ListenError | undefined {
+  const code = /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES)\b/.exec(err.message)?.[1]
+  if (code === undefined) return undefined
+  const where =
+    listen === undefined || listen.length === 0 ? 'the listen address' : listen.join(', ')
+  return new ListenError(`cannot listen on ${where}: ${LISTEN_FAILURES[code]}`, { cause: err })
 }

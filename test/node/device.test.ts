@@ -42,6 +42,20 @@ describe('device', () => {
     assert.ok(again.device.peerId.toString().length > 0)
   })
 
+  it('fails to start on a listen address in use with one line naming it, and frees its data', async t => {
+    const floor = await testFloor(t)
+    const first = await floor.start('a')
+    const taken = addressOf(first).replace(/\/p2p\/.*$/, '')
+    await assert.rejects(
+      floor.start('b', { listen: [taken] }),
+      (err: Error) =>
+        err.name === 'ListenError' &&
+        err.message === `cannot listen on ${taken}: address already in use`,
+    )
+    const again = await floor.start('b')
+    assert.ok(again.device.peerId.toString().length > 0)
+  })
+
   it('refuses an API address or a hand-over window that cannot work, naming the setting', () => {
     const base = { data: '/tmp/x', fleet: 'f', trust: [generateReleaseKey().publicKey] }
     assert.throws(
