@@ -361,9 +361,9 @@ export class Device extends EventEmitter<DeviceEvents> {
   }
 
   /**
-   * After a restart: finish the newest release of each fleet (download it, or
-   * hand it on if it was complete). Call once, when whatever `onComplete`
-   * needs is ready.
+   * After a restart: finish the newest release of each fleet (download what
+   * the store lacks of it, then hand it on). Call once, when whatever
+   * `onComplete` needs is ready.
    */
   resume(): void {
     const fleets = new Set(this.releases.records().map(([, record]) => record.fleet))
@@ -372,12 +372,11 @@ export class Device extends EventEmitter<DeviceEvents> {
       if (newest === undefined) continue
       const release = this.releases.get(newest.id)
       if (release === undefined) continue
-      if (newest.record.phase === 'downloading') this.#fetchAndHandOn(newest.id, release)
-      else if (newest.record.phase === 'complete')
-        void this.#completed(newest.id, release, undefined).catch(err => {
-          if (this.#stopped) return
-          this.#log.error({ releaseId: newest.id, err: (err as Error).message }, 'hand-on failed')
-        })
+      // a complete release is checked against the store too: an object fsck quarantined while
+      // the daemon was stopped is fetched again before the release is handed on
+      if (newest.record.phase === 'downloading' || newest.record.phase === 'complete') {
+        this.#fetchAndHandOn(newest.id, release)
+      }
     }
   }
 }

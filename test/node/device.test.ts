@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { resolveDaemonConfig } from '../../src/node/config.js'
 import { dropSeedRequest, readSeedResult } from '../../src/node/incoming.js'
@@ -177,5 +179,29 @@ describe('device', () => {
     assert.equal(stats.chunksDone, stats.chunksTotal)
     const fetched = Object.values(stats.bytesReceivedByPeer).reduce((a, b) => a + b, 0)
     assert.ok(fetched < 21_578_551, `fetched ${fetched} bytes again, not the whole revision`)
+  })
+
+  it('fetches again at start an object of a complete release that is gone from its store', async t => {
+    const floor = await testFloor(t)
+    const seed = await floor.start('seed')
+    const release = await fixtureRelease('rev1', floor.key, 1)
+    const id = await seed.device.seed(release, revisionFixture('rev1'))
+    const peerAddress = { peer: [addressOf(seed)] }
+    const first = await floor.start('peer', peerAddress)
+    await completed(first, id)
+    const dataDir = first.device.store.dataDir
+    await first.stop()
+
+    // what fsck does with an object that fails its hash while the daemon is stopped
+    const lost = release.objects[0]!.sha256
+    await rm(join(dataDir, 'objects', lost))
+
+    const second = await floor.start('peer', peerAddress)
+    const download = second.device.download(id)
+    assert.ok(download !== undefined, 'the complete release is checked again at start')
+    const stats = await download.done
+    assert.equal(stats.chunksDone, stats.chunksTotal)
+    assert.equal(await second.device.store.has(lost), true)
+    assert.equal(second.device.releases.record(id)?.phase, 'complete')
   })
 })
