@@ -50,6 +50,15 @@ function launch(
   })
 }
 
+/** A download-only daemon on loopback that logs at info (it says when its API listens). */
+function daemonArgs(dir: string): string[] {
+  return [
+    ...['daemon', '--data', dir, '--fleet', 'f', '--trust', generateReleaseKey().publicKey],
+    ...['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-dht', '--pvctrl', 'none'],
+    ...['--api', '127.0.0.1:0', '--log-level', 'info'],
+  ]
+}
+
 describe('bin/pvswarm.js', () => {
   it('runs the command with the device flags, in the same process', async () => {
     const { code, reports } = await launch(bundledNode, ['--version'])
@@ -87,11 +96,7 @@ describe('bin/pvswarm.js', () => {
     { skip: existsSync('/proc/self/cmdline') ? false : 'no /proc' },
     async () => {
       const dir = await tempDir()
-      const args = [
-        ...['daemon', '--data', dir, '--fleet', 'f', '--trust', generateReleaseKey().publicKey],
-        ...['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-dht', '--pvctrl', 'none'],
-        ...['--api', '127.0.0.1:0', '--log-level', 'info'],
-      ]
+      const args = daemonArgs(dir)
       // the daemon logs to stderr
       const child = spawn(bundledNode, [pvswarmBin, ...args], {
         stdio: ['ignore', 'inherit', 'pipe'],
@@ -129,11 +134,7 @@ describe('bin/pvswarm.js', () => {
     { skip: existsSync(SYSTEM_NODE) ? false : `${SYSTEM_NODE} not installed` },
     async () => {
       const dir = await tempDir()
-      const args = [
-        ...['daemon', '--data', dir, '--fleet', 'f', '--trust', generateReleaseKey().publicKey],
-        ...['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-dht', '--pvctrl', 'none'],
-        ...['--api', '127.0.0.1:0', '--log-level', 'info'],
-      ]
+      const args = daemonArgs(dir)
       const launcher = spawn(SYSTEM_NODE, [pvswarmBin, ...args], {
         stdio: ['ignore', 'inherit', 'pipe'],
       })
