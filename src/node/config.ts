@@ -60,7 +60,7 @@ export const daemonConfigSchema = z
       .default('now'),
     /** the pv-ctrl command that starts the trial. @default LOCAL_RUN */
     runCommand: z.enum(['LOCAL_RUN', 'LOCAL_RUN_COMMIT']).default('LOCAL_RUN'),
-    /** chunk requests served at once. @default 5 */
+    /** chunk requests served at once. @default 2 */
     uploadSlots: z.number().int().min(1).default(EXCHANGE_DEFAULTS.maxConcurrentUploads),
     /** upload cap in bytes per second; 0 = none. @default 0 */
     uploadRateBytesPerSecond: z.number().int().min(0).default(0),
@@ -95,7 +95,9 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
   try {
     document = JSON.parse(await readFile(path, 'utf8'))
   } catch (err) {
-    throw new ConfigError(`config file ${path}: ${(err as Error).message}`)
+    const code = (err as NodeJS.ErrnoException).code
+    const reason = code === 'ENOENT' ? 'not found' : (err as Error).message
+    throw new ConfigError(`config file ${path}: ${reason}`)
   }
   if (document === null || typeof document !== 'object' || Array.isArray(document)) {
     throw new ConfigError(`config file ${path}: expected a JSON object`)
@@ -122,6 +124,11 @@ export function resolveDaemonConfig(
   for (const [key, value] of Object.entries(fromFlags)) {
     const emptyList = Array.isArray(value) && value.length === 0
     if (value !== undefined && !emptyList) merged[key] = value
+  }
+  // a misspelt setting would otherwise surface as the one it was meant to be, "missing"
+  const unknown = Object.keys(merged).filter(key => !(key in daemonConfigSchema.shape))
+  if (unknown.length > 0) {
+    throw new ConfigError(`${where}: unknown setting ${unknown.map(k => `"${k}"`).join(', ')}`)
   }
   const missing = REQUIRED_SETTINGS.filter(([key]) => merged[key] === undefined)
   if (missing.length > 0) {

@@ -69,6 +69,10 @@ describe('device', () => {
       /api: expected host:port/,
     )
     assert.throws(
+      () => resolveDaemonConfig({ fleett: 'typo' }, { ...base, fleet: undefined }),
+      /unknown setting "fleett"/,
+    )
+    assert.throws(
       () => resolveDaemonConfig({}, { ...base, handover: '25:00-26:00' }),
       /handover: expected now, never or a daily window/,
     )
