@@ -5,7 +5,8 @@ import {
   type Release,
   type ReleaseObject,
 } from '../release/index.js'
-import { importRevision } from '../revision/index.js'
+import { stat } from 'node:fs/promises'
+import { importRevision, type ImportResult } from '../revision/index.js'
 import type { Store } from '../store/index.js'
 import { shortId } from '../util/hex.js'
 
@@ -31,27 +32,16 @@ export async function seedObjects(
   const expected = new Map(release.objects.map(o => [o.sha256, o]))
   let addedBytes = 0
 
-  const held = await Promise.all(release.objects.map(o => store.has(o.sha256)))
-  if (held.every(Boolean)) {
-    // already imported (by `pvswarm seed` before the daemon ran): check the chunk lists
-    // against the store's copies; the revision file may be gone by now
-    for (const object of release.objects) {
-      const describer = new ObjectDescriber(release.chunkBytes)
-      for await (const piece of store.read(object.sha256)) describer.update(piece)
-      checkChunkList(object, describer.digest())
-    }
-    return { objects: release.objects.length, addedBytes: 0 }
-  }
-
+  const notInRelease = (sha256: string): InvalidReleaseError =>
+    new InvalidReleaseError(`object ${shortId(sha256)} of ${revisionPath} is not in the release`)
   const sink = {
-    has: (sha256: string) => store.has(sha256),
+    async has(sha256: string): Promise<boolean> {
+      if (!expected.has(sha256)) throw notInRelease(sha256)
+      return store.has(sha256)
+    },
     async put(sha256: string, size: number, bytes: AsyncIterable<Uint8Array>): Promise<void> {
       const entry = expected.get(sha256)
-      if (entry === undefined) {
-        throw new InvalidReleaseError(
-          `object ${shortId(sha256)} of ${revisionPath} is not in the release`,
-        )
-      }
+      if (entry === undefined) throw notInRelease(sha256)
       const describer = new ObjectDescriber(release.chunkBytes)
       async function* tapped(): AsyncGenerator<Uint8Array> {
         for await (const piece of bytes) {
@@ -67,13 +57,41 @@ export async function seedObjects(
     },
   }
 
-  const imported = await importRevision(revisionPath, sink)
-  if (imported.revision.sha256 !== release.revision.sha256) {
-    throw new InvalidReleaseError(
-      `${revisionPath} holds revision ${shortId(imported.revision.sha256)}, the release names ${shortId(release.revision.sha256)}`,
-    )
+  const held = await Promise.all(release.objects.map(o => store.has(o.sha256)))
+  if (held.every(Boolean)) {
+    // already imported (by `pvswarm seed` before the daemon ran): check the chunk lists
+    // against the store's copies
+    for (const object of release.objects) {
+      const describer = new ObjectDescriber(release.chunkBytes)
+      for await (const piece of store.read(object.sha256)) describer.update(piece)
+      checkChunkList(object, describer.digest())
+    }
+    // the revision file may be gone by now; when it is there it must still be this release's
+    if (await exists(revisionPath)) checkRevisionFile(await importRevision(revisionPath, sink))
+    return { objects: release.objects.length, addedBytes: 0 }
   }
+
+  const imported = await importRevision(revisionPath, sink)
+  checkRevisionFile(imported)
   return { objects: imported.objects.length, addedBytes }
+
+  function checkRevisionFile(imported: ImportResult): void {
+    if (imported.revision.sha256 !== release.revision.sha256) {
+      throw new InvalidReleaseError(
+        `${revisionPath} holds revision ${shortId(imported.revision.sha256)}, the release names ${shortId(release.revision.sha256)}`,
+      )
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
 }
 
 function checkChunkList(entry: ReleaseObject, described: ReleaseObject): void {

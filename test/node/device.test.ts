@@ -138,6 +138,19 @@ describe('device', () => {
     assert.deepEqual(await seed.device.store.listReleaseIds(), [])
   })
 
+  it('refuses a second seed of a release it holds when the revision given is another one', async t => {
+    const floor = await testFloor(t)
+    const seed = await floor.start('seed')
+    const release = await fixtureRelease('rev1', floor.key, 1)
+    const id = await seed.device.seed(release, revisionFixture('rev1'))
+    await assert.rejects(
+      seed.device.seed(release, revisionFixture('rev3')),
+      /rev3\.tgz is not in the release/,
+    )
+    // the revision file may be gone: the objects held are checked against the release instead
+    assert.equal(await seed.device.seed(release, join(seed.device.store.dataDir, 'gone.tgz')), id)
+  })
+
   it('picks up a seed dropped into a running daemon and answers with a result', async t => {
     const floor = await testFloor(t)
     const seed = await floor.start('seed')
