@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
-import { access, readdir, readFile, writeFile } from 'node:fs/promises'
+import { access, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { parseRelease, releaseId } from '../../src/release/index.js'
+import { openStore } from '../../src/store/index.js'
 import { revisionFixture } from '../fixtures.js'
 import {
   assertOneLineFailure,
@@ -138,5 +140,53 @@ describe('pvswarm import, export and fsck on one data directory', () => {
     const missing = join(dir, 'typo')
     assertOneLineFailure(await runCli(['fsck', '--data', missing]), /typo: no such data directory/)
     await assert.rejects(access(missing), { code: 'ENOENT' })
+  })
+})
+
+describe('pvswarm export of a revision a release brought', () => {
+  let dir: string
+  before(async () => {
+    dir = await tempDir()
+  })
+  after(() => removeDir(dir))
+
+  it('writes the revision of an accepted release, and names what is missing once an object is gone', async () => {
+    const key = join(dir, 'release.key')
+    const release = join(dir, 'r1.json')
+    const data = join(dir, 'data')
+    await runOk(['keygen', '--out', key])
+    await runOk(
+      ['release', 'create', '--revision', revisionFixture('rev1')].concat([
+        '--fleet',
+        'f',
+        '--sequence',
+        '1',
+        '--key',
+        key,
+        '--out',
+        release,
+      ]),
+    )
+    await runOk(['seed', release, '--revision', revisionFixture('rev1'), '--data', data])
+    // what a daemon does once it has judged the seed: the release goes among the accepted ones
+    const bytes = await readFile(release)
+    const store = await openStore({ dataDir: data })
+    await store.putRelease(releaseId(parseRelease(bytes)), bytes)
+    await store.close()
+
+    const out = join(dir, 'rev1.tgz')
+    await runOk(['export', REV1_ID, '--data', data, '--out', out])
+    const check = await runJson(['revision', 'check', out])
+    assert.equal(check['revision'], REV1_ID)
+    assert.equal(check['objects'], FIXTURE_OBJECTS)
+
+    const [gone] = (await readdir(join(data, 'objects'))).sort()
+    await rm(join(data, 'objects', gone!))
+    assertOneLineFailure(
+      await runCli(['export', REV1_ID, '--data', data, '--out', join(dir, 'again.tgz')]),
+      new RegExp(
+        `1 of the ${FIXTURE_OBJECTS} objects of revision ${REV1_ID} are not in .*data \\(first ${gone}\\)`,
+      ),
+    )
   })
 })

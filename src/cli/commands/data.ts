@@ -6,6 +6,7 @@ import {
   parseRevision,
   type Revision,
 } from '../../revision/index.js'
+import { parseRelease } from '../../release/index.js'
 import { openStore, type Store } from '../../store/index.js'
 import { isSha256Hex } from '../../util/hex.js'
 import { aboutInput, CommandFailure } from '../errors.js'
@@ -107,11 +108,47 @@ export function registerDataCommands(program: Command): void {
     })
 }
 
-/** The state stored under `revisionId` by `import`, parsed. */
+/**
+ * The state stored under `revisionId` by `import`, or carried by a release the device accepted
+ * (from a peer or a seed), parsed; every object it names must be in the store.
+ */
 async function readRevision(store: Store, revisionId: string, dataDir: string): Promise<Revision> {
-  if (!(await store.has(revisionId))) {
+  const revision = (await store.has(revisionId))
+    ? await readStoredState(store, revisionId, dataDir)
+    : await stateOfAcceptedRelease(store, revisionId)
+  if (revision === undefined) {
     throw new CommandFailure(`revision ${revisionId} is not in ${dataDir}`)
   }
+  const missing: string[] = []
+  for (const sha256 of revision.objectIds) if (!(await store.has(sha256))) missing.push(sha256)
+  if (missing.length > 0) {
+    throw new CommandFailure(
+      `${missing.length} of the ${revision.objectIds.length} objects of revision ${revisionId} ` +
+        `are not in ${dataDir} (first ${missing[0]}): a download under way, or copies dropped ` +
+        'after the install (Pantavisor holds them)',
+    )
+  }
+  return revision
+}
+
+async function stateOfAcceptedRelease(
+  store: Store,
+  revisionId: string,
+): Promise<Revision | undefined> {
+  for (const id of await store.listReleaseIds()) {
+    const bytes = await store.getRelease(id)
+    if (bytes === undefined) continue
+    const release = parseRelease(bytes)
+    if (release.revision.sha256 === revisionId) return parseRevision(release.revision.state)
+  }
+  return undefined
+}
+
+async function readStoredState(
+  store: Store,
+  revisionId: string,
+  dataDir: string,
+): Promise<Revision> {
   // an object id that names a kernel image must not be read into memory to find that out
   const size = await store.size(revisionId)
   if (size > DEFAULT_MAX_STATE_BYTES || !(await startsLikeJsonObject(store, revisionId, size))) {
