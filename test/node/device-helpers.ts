@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { resolveDaemonConfig, type DaemonConfig } from '../../src/node/config.js'
 import { startDevice, type RunningDevice, type StartDeviceExtras } from '../../src/node/daemon.js'
@@ -114,4 +115,19 @@ export function addressOf(device: RunningDevice): string {
   const address = device.device.network.libp2p.getMultiaddrs()[0]
   if (address === undefined) throw new Error('device has no address')
   return address.toString()
+}
+
+/** A pino logger whose lines land in `lines`, parsed; the sink emits 'line' for each. */
+export function capturedLogger(lines: Array<Record<string, unknown>>) {
+  const sink: Writable = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) {
+        if (line === '') continue
+        lines.push(JSON.parse(line))
+        sink.emit('line')
+      }
+      done()
+    },
+  })
+  return { logger: pino({ level: 'debug' }, sink), sink }
 }

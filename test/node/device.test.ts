@@ -7,7 +7,7 @@ import { resolveDaemonConfig } from '../../src/node/config.js'
 import { dropSeedRequest, readSeedResult } from '../../src/node/incoming.js'
 import { generateReleaseKey, releaseId } from '../../src/release/index.js'
 import { revisionFixture } from '../fixtures.js'
-import { addressOf, fixtureRelease, testFloor } from './device-helpers.js'
+import { addressOf, capturedLogger, fixtureRelease, testFloor } from './device-helpers.js'
 import type { RunningDevice } from '../../src/node/daemon.js'
 
 async function objectHashes(device: RunningDevice): Promise<Map<string, string>> {
@@ -56,6 +56,16 @@ describe('device', () => {
     )
     const again = await floor.start('b')
     assert.ok(again.device.peerId.toString().length > 0)
+  })
+
+  it('warns at start when the pv-ctrl socket it was given is not there', async t => {
+    const floor = await testFloor(t)
+    const lines: Array<Record<string, unknown>> = []
+    await floor.start('a', { pvctrl: '/nonexistent/pv-ctrl' }, capturedLogger(lines))
+    const warning = lines.find(
+      line => line['msg'] === 'pv-ctrl socket not found (yet): hand-overs fail until it is there',
+    )
+    assert.equal(warning?.['pvctrl'], '/nonexistent/pv-ctrl')
   })
 
   it('refuses an API address or a hand-over window that cannot work, naming the setting', () => {

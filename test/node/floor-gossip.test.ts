@@ -1,27 +1,10 @@
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
 import { describe, it } from 'node:test'
-import { pino } from 'pino'
 import { encodeFrame } from '../../src/exchange/framing.js'
 import { FLOOR_PROTOCOL, MAX_FLOOR_MESSAGE_BYTES } from '../../src/exchange/index.js'
 import { revisionFixture } from '../fixtures.js'
-import { addressOf, fixtureRelease, testFloor } from './device-helpers.js'
+import { addressOf, capturedLogger, fixtureRelease, testFloor } from './device-helpers.js'
 import { FAST_FLOOR, floorShows, rowOf, until } from './operator-helpers.js'
-
-/** A pino logger whose lines land in `lines`, parsed; the sink emits 'line' for each. */
-function capturedLogger(lines: Array<Record<string, unknown>>) {
-  const sink: Writable = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) {
-        if (line === '') continue
-        lines.push(JSON.parse(line))
-        sink.emit('line')
-      }
-      done()
-    },
-  })
-  return { logger: pino({ level: 'debug' }, sink), sink }
-}
 
 describe('floor gossip', () => {
   it('tells a device about one it is not connected to, through the middle one', async t => {
