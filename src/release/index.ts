@@ -48,5 +48,11 @@ export {
   publicKeyOf,
   type ReleaseKeyPair,
 } from './keys.js'
-export { MAX_RELEASE_BYTES, parseRelease, validateRelease } from './schema.js'
+export {
+  MAX_CHUNK_BYTES,
+  MAX_RELEASE_BYTES,
+  MIN_CHUNK_BYTES,
+  parseRelease,
+  validateRelease,
+} from './schema.js'
 export { checkReleaseRevision, checkSignatures, type SignatureCheck } from './verify.js'

@@ -148,11 +148,11 @@ describe('pvswarm release', () => {
     assert.equal(created.expiresAt, null)
   })
 
-  it('create needs a key, and refuses a bad or past --expires before reading the revision', async () => {
+  it('create needs a key, and refuses a bad or past --expires or a chunk size out of range before reading the revision', async () => {
     const rev1 = revisionFixture('rev1')
     const absent = join(dir, 'no-such.tgz')
     const out = join(dir, 'never.json')
-    const [keyless, badExpiry, pastExpiry] = await Promise.all([
+    const [keyless, badExpiry, pastExpiry, tinyChunks] = await Promise.all([
       runCli(argv`release create --revision ${rev1} --fleet f --sequence 5 --out ${out}`),
       runCli(
         argv`release create --revision ${absent} --fleet f --sequence 5 --key ${key}
@@ -162,10 +162,15 @@ describe('pvswarm release', () => {
         argv`release create --revision ${absent} --fleet f --sequence 5 --key ${key}
              --expires 2020-01-01T00:00:00Z --out ${out}`,
       ),
+      runCli(
+        argv`release create --revision ${absent} --fleet f --sequence 5 --key ${key}
+             --chunk-bytes 5 --out ${out}`,
+      ),
     ])
     assertOneLineFailure(keyless, /required option '--key/)
     // the revision does not exist, so a failure about --expires shows it was checked first
     assertOneLineFailure(badExpiry, /--expires soon: expected a duration/)
     assertOneLineFailure(pastExpiry, /--expires 2020-01-01T00:00:00Z: already past/)
+    assertOneLineFailure(tinyChunks, /--chunk-bytes 5: expected 16384 to 16777216/)
   })
 })

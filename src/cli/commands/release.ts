@@ -13,6 +13,8 @@ import {
   releaseId,
   signRelease,
   DEFAULT_CHUNK_BYTES,
+  MAX_CHUNK_BYTES,
+  MIN_CHUNK_BYTES,
   type Release,
 } from '../../release/index.js'
 import { importRevision } from '../../revision/index.js'
@@ -53,6 +55,12 @@ export function registerRelease(program: Command): void {
       const issuedAt = new Date()
       const expiresAt =
         options.expires === undefined ? undefined : parseExpiry(options.expires, issuedAt)
+      const chunkBytes = options.chunkBytes as number
+      if (chunkBytes < MIN_CHUNK_BYTES || chunkBytes > MAX_CHUNK_BYTES) {
+        throw new CommandFailure(
+          `--chunk-bytes ${chunkBytes}: expected ${MIN_CHUNK_BYTES} to ${MAX_CHUNK_BYTES}`,
+        )
+      }
 
       const sink = describingSink(options.chunkBytes)
       const imported = await aboutInput(options.revision, () =>
