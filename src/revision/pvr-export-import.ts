@@ -222,5 +222,8 @@ async function* guardArchive<T>(source: AsyncIterable<T>): AsyncGenerator<T, voi
 function asArchiveError(err: unknown): Error {
   if (err instanceof PvswarmError) return err
   const message = err instanceof Error ? err.message : String(err)
-  return new PvrCorruptArchiveError(`found unreadable data (${message})`, { cause: err })
+  // zlib's and tar-stream's words for a file cut short: say it in the user's terms
+  const cutShort = /unexpected end of (file|data)/i.test(message)
+  const what = cutShort ? 'the file ends too soon: truncated?' : 'found unreadable data'
+  return new PvrCorruptArchiveError(`${what} (${message})`, { cause: err })
 }

@@ -8,7 +8,7 @@ import { seedObjects } from '../../node/seed.js'
 import { parseRelease, releaseId } from '../../release/index.js'
 import { openStore, StoreLockedError } from '../../store/index.js'
 import { readFile } from 'node:fs/promises'
-import { CommandFailure } from '../errors.js'
+import { aboutInput, CommandFailure } from '../errors.js'
 import { formatBytes, printJson, printLines } from '../output.js'
 import { collect, parsePositiveInteger, parsePublicKey } from '../parse.js'
 
@@ -109,14 +109,16 @@ export function registerDaemon(program: Command): void {
         file: string,
         options: { revision: string; data: string; waitSeconds: number; json?: boolean },
       ) => {
-        const release = parseRelease(await readFile(file))
+        const release = await aboutInput(file, async () => parseRelease(await readFile(file)))
         const id = releaseId(release)
 
         let imported: { objects: number; addedBytes: number } | undefined
         try {
           const store = await openStore({ dataDir: options.data })
           try {
-            imported = await seedObjects(store, release, options.revision)
+            imported = await aboutInput(options.revision, () =>
+              seedObjects(store, release, options.revision),
+            )
           } finally {
             await store.close()
           }
