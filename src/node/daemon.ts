@@ -8,6 +8,7 @@ import {
   HandoverStoppedError,
   PvCtrlClient,
   PvObjectChunks,
+  PvCtrlTimeoutError,
   PvCtrlUnavailableError,
   type HandoverOutcome,
   type RunCommand,
@@ -45,6 +46,8 @@ export interface StartDeviceExtras {
   allowHosts?: string[]
   /** pause between trial progress reads. @default 2000 */
   trialPollIntervalMs?: number
+  /** first wait before a hand-over pv-ctrl did not answer is tried again. @default 5000 */
+  handoverRetryMs?: number
   /** replaces the libp2p node (tests) */
   network?: (dataDir: string) => Promise<DeviceNetwork>
   /** floor timing (tests shorten it) */
@@ -87,12 +90,40 @@ export async function startDevice(
     device.emit('release:settled', { id: outcome.releaseId, outcome })
     handOnWaiting()
   }
+  /**
+   * A hand-over that failed because pv-ctrl did not answer (not there yet, restarting, timing
+   * out) is tried again, later each time, with the newest complete release then: without this a
+   * device would keep its old revision until its next restart.
+   */
+  const firstRetryMs = extras.handoverRetryMs ?? HANDOVER_RETRY_FIRST_MS
+  let retryMs = firstRetryMs
+  let retryTimer: NodeJS.Timeout | undefined
+  let stopped = false
+  const handOnLater = (release: Release, err: Error): void => {
+    if (stopped) return
+    logger.warn(
+      { releaseId: releaseId(release), err: err.message, retryInMs: retryMs },
+      'hand-over failed: pv-ctrl did not answer; trying again later',
+    )
+    clearTimeout(retryTimer)
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined
+      handOnWaiting()
+    }, retryMs)
+    retryMs = Math.min(HANDOVER_RETRY_MAX_MS, 2 * retryMs)
+  }
   /** Hands a complete release over; one refused because a trial was under way waits for it. */
   const handOn = async (release: Release): Promise<void> => {
     if (handover === undefined) return
     try {
-      await settle(await handover.handOver(release))
+      const outcome = await handover.handOver(release)
+      retryMs = firstRetryMs
+      await settle(outcome)
     } catch (err) {
+      if (isPvCtrlGone(err)) {
+        handOnLater(release, err as Error)
+        return
+      }
       if (err instanceof HandoverRefusedError) {
         // settled already, or by the resume (a stop came between the outcome and the book)
         logger.info({ releaseId: releaseId(release), reason: err.message }, 'not handed over again')
@@ -163,6 +194,8 @@ export async function startDevice(
   let api: StatusApi | undefined
   // in reverse order of starting; every step runs even when one before it failed
   const stopStarted = async (): Promise<void> => {
+    stopped = true
+    clearTimeout(retryTimer)
     const steps = [
       () => api?.close(),
       () => seeds?.stop(),
@@ -309,6 +342,16 @@ async function pvctrlClient(
     logger.warn({ reason: err.message }, 'no pv-ctrl socket: this device only downloads and serves')
     return undefined
   }
+}
+
+/** First wait before a hand-over pv-ctrl did not answer is tried again; it doubles each time… */
+const HANDOVER_RETRY_FIRST_MS = 5_000
+/** …up to this. */
+const HANDOVER_RETRY_MAX_MS = 5 * 60_000
+
+/** pv-ctrl did not answer: gone, not there yet, or too slow. Its refusals are not in here. */
+function isPvCtrlGone(err: unknown): boolean {
+  return err instanceof PvCtrlUnavailableError || err instanceof PvCtrlTimeoutError
 }
 
 /** `now`, `never`, or a daily window `HH:MM-HH:MM` (local time). */

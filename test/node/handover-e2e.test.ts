@@ -29,7 +29,14 @@ import {
   type PvCtrlEmulatorOptions,
   type RequestEvent,
 } from '../sim/pvctrl-emulator.js'
-import { addressOf, fixtureRelease, tempDir, testFloor, type TestFloor } from './device-helpers.js'
+import {
+  addressOf,
+  capturedLogger,
+  fixtureRelease,
+  tempDir,
+  testFloor,
+  type TestFloor,
+} from './device-helpers.js'
 
 // Whole devices (store, libp2p on loopback, exchange, hand-over) each talking
 // to its own emulated pv-ctrl, with the real fixture revisions.
@@ -475,6 +482,38 @@ describe('a newer release during a trial', () => {
       assert.equal(await second, 'installed')
       assert.equal(await runningRevision(pv), localRevisionName(rev2, releaseId(rev2)))
       assert.equal(pv.count('POST', '/commands'), 2)
+    },
+  )
+})
+
+describe('a pv-ctrl that is not there yet', () => {
+  it(
+    'hands the release over once pv-ctrl answers, without a restart',
+    { timeout: TIMEOUT_MS },
+    async t => {
+      const floor = await testFloor(t)
+      const pvDir = await tempDir(t, 'handover-e2e-pv')
+      const socketPath = join(pvDir, 'late-pv-ctrl')
+      const lines: Array<Record<string, unknown>> = []
+      const { logger, sink } = capturedLogger(lines)
+      const device = await floor.start(
+        'device',
+        { pvctrl: socketPath },
+        { ...POLL, logger, handoverRetryMs: 50 },
+      )
+      const release = await fixtureRelease('rev1', floor.key, 1)
+      const id = releaseId(release)
+      const outcome = settled(device, id)
+      await device.device.seed(release, revisionFixture('rev1'))
+      const failedOnce = (): boolean =>
+        lines.some(line =>
+          String(line['msg']).startsWith('hand-over failed: pv-ctrl did not answer'),
+        )
+      while (!failedOnce()) await once(sink, 'line')
+
+      const pv = await startPv(t, pvDir, 'pv', { socketPath })
+      assert.equal(await outcome, 'installed')
+      await assertHoldsRelease(pv, release, id)
     },
   )
 })
