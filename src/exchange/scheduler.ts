@@ -329,8 +329,8 @@ export class Download extends EventEmitter<DownloadEvents> {
   #pump(): void {
     if (!this.#started || this.#finished) return
     const now = performance.now()
-    const window = this.#window()
     const rate = this.#rate.bytesPerSecond(this.#opts.initialRateBytesPerSecond)
+    const window = this.#window(rate)
     const inOrder = this.#usablePeerCount() === 1 && rate >= IN_ORDER_MIN_BYTES_PER_SECOND
     const tieBreak = inOrder ? IN_ORDER : this.#opts.random
     for (const allowAvoided of [false, true]) {
@@ -367,8 +367,7 @@ export class Download extends EventEmitter<DownloadEvents> {
    * floor, seconds of it), so every chunk would arrive late, and late everywhere at once, instead
    * of early at one device that can pass it on.
    */
-  #window(): number {
-    const rate = this.#rate.bytesPerSecond(this.#opts.initialRateBytesPerSecond)
+  #window(rate: number): number {
     const byRate = Math.ceil((rate * WINDOW_TARGET_MS) / 1000 / this.#table.release.chunkBytes)
     return Math.min(this.#maxInFlight, Math.max(MIN_WINDOW_REQUESTS, byRate))
   }

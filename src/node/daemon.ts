@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises'
 import { pino, type Logger } from 'pino'
 import {
   findPvCtrlSocket,
@@ -329,11 +328,13 @@ async function pvctrlClient(
   if (config.pvctrl === 'none') return undefined
   try {
     const socketPath = config.pvctrl ?? (await findPvCtrlSocket())
-    if (config.pvctrl !== undefined && !(await isSocket(socketPath))) {
+    if (config.pvctrl !== undefined) {
       // kept: Pantavisor may create it later; but a mistyped path should not wait unnoticed
-      logger.warn(
-        { pvctrl: socketPath },
-        'pv-ctrl socket not found (yet): hand-overs fail until it is there',
+      await findPvCtrlSocket([socketPath]).catch((err: Error) =>
+        logger.warn(
+          { pvctrl: socketPath, reason: err.message },
+          'pv-ctrl socket not found (yet): hand-overs fail until it is there',
+        ),
       )
     }
     return new PvCtrlClient({ socketPath })
@@ -362,12 +363,4 @@ export function parseSchedule(text: string): HandoverSchedule {
   if (text === 'now' || text === 'never') return { mode: text }
   const [start, end] = text.split('-') as [string, string]
   return { mode: 'window', start, end }
-}
-
-async function isSocket(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isSocket()
-  } catch {
-    return false
-  }
 }

@@ -155,18 +155,10 @@ describe('pvswarm export of a revision a release brought', () => {
     const release = join(dir, 'r1.json')
     const data = join(dir, 'data')
     await runOk(['keygen', '--out', key])
-    await runOk(
-      ['release', 'create', '--revision', revisionFixture('rev1')].concat([
-        '--fleet',
-        'f',
-        '--sequence',
-        '1',
-        '--key',
-        key,
-        '--out',
-        release,
-      ]),
-    )
+    await runOk([
+      ...['release', 'create', '--revision', revisionFixture('rev1'), '--fleet', 'f'],
+      ...['--sequence', '1', '--key', key, '--out', release],
+    ])
     await runOk(['seed', release, '--revision', revisionFixture('rev1'), '--data', data])
     // what a daemon does once it has judged the seed: the release goes among the accepted ones
     const bytes = await readFile(release)

@@ -62,7 +62,7 @@ export function registerRelease(program: Command): void {
         )
       }
 
-      const sink = describingSink(options.chunkBytes)
+      const sink = describingSink(chunkBytes)
       const imported = await aboutInput(options.revision, () =>
         importRevision(options.revision, sink, { onWarning: warn }),
       )
@@ -77,7 +77,7 @@ export function registerRelease(program: Command): void {
         sequence: options.sequence,
         issuedAt,
         expiresAt,
-        chunkBytes: options.chunkBytes,
+        chunkBytes,
       })
       let signed: Release | undefined
       for (const key of keys) signed = signRelease(signed ?? body, key)
