@@ -3,7 +3,7 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 import { chunkCount } from '../release/index.js'
 import { shortId } from '../util/hex.js'
 import { CHUNK_PROTOCOL, MAX_CONTROL_MESSAGE_BYTES } from './constants.js'
-import { ProtocolViolationError } from './errors.js'
+import { ProtocolViolationError, UploadStalledError } from './errors.js'
 import { FrameReader, waitForDrain } from './framing.js'
 import {
   chunkDataFrame,
@@ -17,6 +17,9 @@ import {
 import type { ExchangeLogger, ExchangeStore, ReleaseBook, ReleaseContent } from './types.js'
 import type { UploadLimiter } from './upload-limiter.js'
 import { UploadQueue, type QueuedUpload } from './upload-queue.js'
+
+/** A chunk that leaves slower than this is abandoned (see uploadDeadlineMs): 32 KiB/s. */
+const MIN_UPLOAD_BYTES_PER_SECOND = 32 * 1024
 
 /** Bytes and chunks served, in total and per peer: who carried the load. */
 export interface UploadStats {
@@ -53,6 +56,12 @@ export interface ChunkServerInit {
   isOrigin?(releaseId: string): boolean
   /** A chunk begins its way to a peer: others had better ask for different ones first. */
   onHandOut?(sha256: string, index: number): void
+  /**
+   * Longest a chunk may take to leave for its peer, at least; a larger chunk gets more, at
+   * MIN_UPLOAD_BYTES_PER_SECOND. A peer that stops reading would otherwise hold an upload slot,
+   * and with it a share of this device's uploads, for as long as its connection lasts.
+   */
+  uploadDeadlineMs: number
   logger: ExchangeLogger
 }
 
@@ -118,6 +127,8 @@ export class ChunkServer {
       queue.length = 0
       if (err instanceof ProtocolViolationError) {
         log.warn({ peer, err: err.message }, 'closing chunk stream: peer broke the protocol')
+      } else if (err instanceof UploadStalledError) {
+        log.warn({ peer, err: err.message }, 'closing chunk stream: peer stopped reading')
       }
       stream.abort(err)
     }
@@ -278,7 +289,7 @@ export class ChunkServer {
       await this.#init.limiter.throttle(bytes.byteLength, signal)
       if (request.cancelled || signal.aborted) return
       const accepted = stream.send(chunkDataFrame(request.id, bytes))
-      if (!accepted) await waitForDrain(stream, signal)
+      if (!accepted) await this.#waitUntilTaken(stream, peer, bytes.byteLength, signal)
       // counted once the stream took it all: a transfer cut short is not load carried
       this.#bytesServed += bytes.byteLength
       this.#chunksServed++
@@ -289,6 +300,27 @@ export class ChunkServer {
       if (handedOut && !delivered) this.#waiting.takeBack(request.key)
       if (handedOut && firstCopy) this.#firstCopiesActive--
       done()
+    }
+  }
+
+  /**
+   * Waits until the stream has taken a chunk sent on it. Bytes once sent cannot be taken back, so
+   * a chunk that misses its deadline ends the stream (UploadStalledError) and its upload slot.
+   */
+  async #waitUntilTaken(
+    stream: Stream,
+    peer: string,
+    bytes: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const byRate = (bytes * 1000) / MIN_UPLOAD_BYTES_PER_SECOND
+    const deadlineMs = Math.max(this.#init.uploadDeadlineMs, byRate)
+    const deadline = AbortSignal.timeout(deadlineMs)
+    try {
+      await waitForDrain(stream, AbortSignal.any([signal, deadline]))
+    } catch (err) {
+      if (deadline.aborted && !signal.aborted) throw new UploadStalledError(peer, bytes, deadlineMs)
+      throw err
     }
   }
 

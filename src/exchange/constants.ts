@@ -35,6 +35,8 @@ export const DEFAULTS = {
   maxConcurrentUploads: 2,
   uploadRateBytesPerSecond: 0,
   maxPipelinedRequests: 64,
+  // a 128 KiB chunk shared with a dozen other uploads on a 5 Mbit/s link leaves in ~2 s
+  uploadDeadlineMs: 30_000,
   haveFlushIntervalMs: 100,
   releaseExchangeTimeoutMs: 30_000,
   maxReleasesPerAnnouncement: 8,

@@ -103,3 +103,23 @@ export class ChunkWriteError extends PvswarmError {
     super(`writing object ${shortId(sha256)} chunk ${index} to the store failed${cause}`, options)
   }
 }
+
+/**
+ * A chunk sent to a peer was not taken off this device within its deadline: the peer stopped
+ * reading (or reads too slowly to be worth an upload slot). Its chunk stream is reset, which frees
+ * the slot and the chunk's bytes buffered for it.
+ */
+export class UploadStalledError extends PvswarmError {
+  static override readonly name = 'UploadStalledError'
+
+  constructor(
+    readonly peer: string,
+    readonly bytes: number,
+    readonly deadlineMs: number,
+  ) {
+    super(
+      `peer ${shortId(peer)} took less than a ${bytes}-byte chunk in ${Math.round(deadlineMs / 1000)} s: ` +
+        'upload abandoned, chunk stream reset',
+    )
+  }
+}

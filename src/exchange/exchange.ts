@@ -21,12 +21,17 @@ import { UploadLimiter } from './upload-limiter.js'
 
 /** Tuning of the exchange as a whole. */
 export interface ExchangeOptions {
-  /** Chunk requests served at the same time, over all peers (twice as many may wait). @default 5 */
+  /** Chunk requests served at the same time, over all peers (twice as many may wait). @default 2 */
   maxConcurrentUploads?: number
   /** Upload rate cap in bytes per second over all peers; 0 means none. @default 0 */
   uploadRateBytesPerSecond?: number
   /** Requests one peer may have waiting on its chunk stream; more closes the stream. @default 64 */
   maxPipelinedRequests?: number
+  /**
+   * Longest a chunk sent to a peer may take to leave, at least (larger chunks get more, at 32 KiB/s);
+   * a peer that takes longer has its chunk stream reset, which frees the upload slot. @default 30000
+   */
+  uploadDeadlineMs?: number
   /** Chunks newly stored are told to have-map subscribers at most this often. @default 100 */
   haveFlushIntervalMs?: number
   /** One release announcement (both ways, bytes included) must finish within this. @default 30000 */
@@ -130,6 +135,7 @@ export class Exchange {
       isOrigin: releaseId =>
         options.serveOnlyAsSeed !== true && (options.isSeed?.(releaseId) ?? false),
       maxPipelinedRequests: options.maxPipelinedRequests ?? DEFAULTS.maxPipelinedRequests,
+      uploadDeadlineMs: options.uploadDeadlineMs ?? DEFAULTS.uploadDeadlineMs,
       ...(init.onPeerActivity && { onDelivered: init.onPeerActivity }),
       // a chunk on its way from here is as good as fetching it, for the other askers' choices
       onHandOut: (sha256, index) => this.#haves.noteFetching(sha256, index),

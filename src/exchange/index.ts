@@ -59,6 +59,7 @@ export {
   PeerStreamClosedError,
   ProtocolViolationError,
   UnsupportedChunkSizeError,
+  UploadStalledError,
 } from './errors.js'
 export {
   CHUNK_PROTOCOL,

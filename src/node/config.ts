@@ -62,6 +62,11 @@ export const daemonConfigSchema = z
     runCommand: z.enum(['LOCAL_RUN', 'LOCAL_RUN_COMMIT']).default('LOCAL_RUN'),
     /** chunk requests served at once. @default 2 */
     uploadSlots: z.number().int().min(1).default(EXCHANGE_DEFAULTS.maxConcurrentUploads),
+    /** a peer that takes a chunk slower than this loses its upload, in seconds. @default 30 */
+    uploadDeadlineSeconds: z
+      .number()
+      .positive()
+      .default(EXCHANGE_DEFAULTS.uploadDeadlineMs / 1000),
     /** upload cap in bytes per second; 0 = none. @default 0 */
     uploadRateBytesPerSecond: z.number().int().min(0).default(0),
     /** false on hardware without a trustworthy clock. @default true */

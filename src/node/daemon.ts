@@ -171,6 +171,7 @@ export async function startDevice(
     exchange: {
       maxConcurrentUploads: config.uploadSlots,
       uploadRateBytesPerSecond: config.uploadRateBytesPerSecond,
+      uploadDeadlineMs: config.uploadDeadlineSeconds * 1000,
       serveOnlyAsSeed: config.serveOnlyAsSeed,
     },
     exchangeStore: (store, releases) =>

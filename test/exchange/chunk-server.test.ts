@@ -17,6 +17,15 @@ import {
 
 const KiB = 1024
 
+/** Resolves once `condition` holds; fails after 10 s naming what never happened. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
 /** Answers on a raw chunk stream: data frames by request id, refusals by request id. */
 class RawChunkStream {
   readonly data = new Set<number>()
@@ -132,5 +141,57 @@ describe('chunk server under contention', () => {
     raw.get(3, id, sha256, 0) // no first copy wanted any more: served again
     await raw.answered(3)
     assert.deepEqual([...raw.data].sort(), [1, 3])
+  })
+})
+
+describe('chunk server and a peer that stops reading', () => {
+  const scratch = new Scratch()
+  after(() => scratch.cleanup())
+
+  it('resets its chunk stream after the deadline and serves others with the slot', async () => {
+    const all = await revisionObjects('rev1')
+    const [picked] = [...all.entries()].filter(([, bytes]) => bytes.byteLength === 843_776)
+    const objects = new Map([picked!])
+    const sha256 = picked![0]
+    const release = makeRelease('line-4', 1, contentOf(objects, 64 * KiB))
+    const id = release.summary.releaseId
+    // one slot: whoever holds it decides whether anyone else is served
+    const uploader = await scratch.device({ maxConcurrentUploads: 1, uploadDeadlineMs: 300 })
+    await seed(uploader, release, objects)
+    // a reader whose window stays at 256 KiB: paused, it soon takes nothing more
+    const stalling = await createTestNode({ maxWindowBytes: 256 * KiB })
+    const patient = await createTestNode()
+    try {
+      await stalling.dial(uploader.node.getMultiaddrs()[0]!)
+      await patient.dial(uploader.node.getMultiaddrs()[0]!)
+      const stalled = await stalling.dialProtocol(uploader.node.peerId, CHUNK_PROTOCOL)
+      stalled.pause()
+      // one request at a time (one slot admits few waiting): each is served until the window and
+      // the read buffer are full, and the one after that cannot leave
+      let asked = 0
+      while (stalled.status === 'open' && asked < 13) {
+        stalled.send(jsonFrame({ t: 'get', id: asked + 1, r: id, o: sha256, i: asked }))
+        asked++
+        await until(
+          () => stalled.status !== 'open' || uploader.exchange.uploadStats().chunksServed === asked,
+          `chunk ${asked - 1} sent or the stream reset`,
+        )
+      }
+      // reset by the uploader ('aborted' would mean this side's read buffer overflowed)
+      assert.equal(stalled.status, 'reset')
+      // a paused reader grants no window beyond the first 256 KiB: the fourth chunk cannot leave
+      assert.equal(asked, 4)
+
+      // the slot it held serves others
+      const raw = new RawChunkStream(
+        await patient.dialProtocol(uploader.node.peerId, CHUNK_PROTOCOL),
+      )
+      raw.get(1, id, sha256, 12)
+      await raw.answered(1)
+      assert.deepEqual([...raw.data], [1])
+    } finally {
+      await stalling.stop()
+      await patient.stop()
+    }
   })
 })

@@ -132,17 +132,27 @@ export class MemoryBook implements ReleaseBook {
   }
 }
 
-/** A libp2p node on loopback with tcp, noise and yamux, window and read buffer sized together. */
-export async function createTestNode(): Promise<Libp2p> {
+/**
+ * A libp2p node on loopback with tcp, noise and yamux, window and read buffer sized together
+ * (4 MiB and 8 MiB, or `maxWindowBytes` and twice that).
+ */
+export async function createTestNode(options: { maxWindowBytes?: number } = {}): Promise<Libp2p> {
+  const window = options.maxWindowBytes
+  const streamOptions =
+    window === undefined
+      ? { maxStreamWindowSize: 4 * MiB, maxReadBufferLength: 8 * MiB }
+      : {
+          initialStreamWindowSize: window,
+          maxStreamWindowSize: window,
+          maxReadBufferLength: 2 * window,
+        }
   return createLibp2p({
     // every test peer dials from 127.0.0.1: the default allows 5 inbound connections a second
     connectionManager: { inboundConnectionThreshold: 1000 },
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [
-      yamux({ streamOptions: { maxStreamWindowSize: 4 * MiB, maxReadBufferLength: 8 * MiB } }),
-    ],
+    streamMuxers: [yamux({ streamOptions })],
   })
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, rmSync } from 'node:fs'
 import { link, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -33,7 +33,8 @@ function objectTemplate(): Promise<string> {
     await importRevision(revisionFixture('rev1'), store)
     await importRevision(revisionFixture('rev2'), store)
     await store.close()
-    process.once('exit', () => void rm(dir, { recursive: true, force: true }))
+    // 'exit' listeners run synchronously: an async rm there would never finish
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
     return dir
   })()
   return template

@@ -45,6 +45,11 @@ export function registerDaemon(program: Command): void {
     .option('--run-command <op>', 'LOCAL_RUN or LOCAL_RUN_COMMIT')
     .option('--upload-slots <n>', 'chunk requests served at once', parsePositiveInteger)
     .option('--upload-rate <bytes/s>', 'upload cap in bytes per second', parsePositiveInteger)
+    .option(
+      '--upload-deadline <s>',
+      'seconds a peer may take to receive one chunk before its upload is dropped',
+      parsePositiveInteger,
+    )
     .option('--untrusted-clock', 'this device has no trustworthy clock')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent')
     .action(async options => {
@@ -71,6 +76,7 @@ export function registerDaemon(program: Command): void {
           runCommand: options.runCommand,
           uploadSlots: options.uploadSlots,
           uploadRateBytesPerSecond: options.uploadRate,
+          uploadDeadlineSeconds: options.uploadDeadline,
           clockTrusted: options.untrustedClock === true ? false : undefined,
           logLevel: options.logLevel,
         },
