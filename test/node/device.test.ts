@@ -90,6 +90,11 @@ describe('device', () => {
       resolveDaemonConfig({}, { ...base, handover: '22:00-05:30' }).handover,
       '22:00-05:30',
     )
+    assert.throws(
+      () => resolveDaemonConfig({ uploadDeadlineSeconds: 0 }, base),
+      /uploadDeadlineSeconds/,
+    )
+    assert.equal(resolveDaemonConfig({}, base).uploadDeadlineSeconds, 30)
   })
 
   it('spreads a seeded fixture release to a peer, every object verified', async t => {
