@@ -80,6 +80,10 @@ export async function startDevice(
     if (phase === 'installed' && dropCopies && client !== undefined) {
       await dropCopiesOf(device.releases, outcome.releaseId, client, logger)
     }
+    // the release before this one in its fleet may be retired only now (its hand-over is over)
+    await device.removeRetiredObjects().catch(err => {
+      logger.warn({ err: (err as Error).message }, 'objects of superseded releases kept')
+    })
     logger.info(
       { releaseId: outcome.releaseId, status: outcome.status, message: outcome.statusMsg },
       phase === 'installed'
@@ -185,7 +189,8 @@ export async function startDevice(
               logger: logger.child({ room: 'pantavisor' }),
             },
           )),
-    onComplete: (_id, release) => handOn(release),
+    // a device without pv-ctrl only downloads and serves: nothing to do once a release is complete
+    ...(client !== undefined && { onComplete: (_id: string, release: Release) => handOn(release) }),
   })
 
   // from here on a failure (an API address in use…) must not leave a half-started daemon behind

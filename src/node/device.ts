@@ -15,6 +15,7 @@ import { decideRelease, type ReleaseDecision } from '../policy/index.js'
 import { parseRelease, releaseId, type Release } from '../release/index.js'
 import { openStore, type Store } from '../store/index.js'
 import { AcceptedReleases, type AcceptedRecord } from './release-book.js'
+import { removeRetiredObjects, type RetentionResult } from './retention.js'
 import { seedObjects } from './seed.js'
 
 /** The policy facts a device is configured with. */
@@ -88,6 +89,8 @@ export class Device extends EventEmitter<DeviceEvents> {
   readonly #log: Logger
   readonly #downloads = new Map<string, Download>()
   readonly #refusedLogged = new Set<string>()
+  /** retention passes and seed imports, one at a time: each sees what the one before did */
+  #retention: Promise<unknown> = Promise.resolve()
   #stopped = false
 
   private constructor(
@@ -182,9 +185,13 @@ export class Device extends EventEmitter<DeviceEvents> {
         throw new Error(decision.reason)
       }
     }
-    await seedObjects(this.store, release, revisionPath)
-    if (!this.releases.has(id)) await this.#accept(id, release, true, 'seed', undefined)
-    else this.#fetchAndHandOn(id, release)
+    // no retention pass may run between the import and the accept: it would take away the
+    // imported objects that only retired releases list, before the new release keeps them
+    await this.#betweenRetentionPasses(async () => {
+      await seedObjects(this.store, release, revisionPath)
+      if (!this.releases.has(id)) await this.#accept(id, release, true, 'seed', undefined)
+      else this.#fetchAndHandOn(id, release)
+    })
     return id
   }
 
@@ -195,6 +202,40 @@ export class Device extends EventEmitter<DeviceEvents> {
 
   download(id: string): Download | undefined {
     return this.#downloads.get(id)
+  }
+
+  /**
+   * Removes from the store what only superseded releases need (see
+   * removeRetiredObjects). Runs by itself when a release is accepted and on
+   * resume; the hand-over calls it once a trial has settled.
+   *
+   * Known shortcoming: a release accepted from a peer while a pass is under way
+   * is not seen by that pass; an object it shares only with retired releases
+   * may be removed and is then fetched again.
+   */
+  removeRetiredObjects(): Promise<RetentionResult> {
+    return this.#betweenRetentionPasses(() =>
+      removeRetiredObjects(this.releases, {
+        // without a completion hook nothing is handed over, so a complete release waits for nothing
+        handsOver: this.#init.onComplete !== undefined,
+        logger: this.#log.child({ room: 'store' }),
+      }),
+    )
+  }
+
+  /** Runs `work` once the retention passes queued so far are done; later ones wait for it. */
+  #betweenRetentionPasses<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#retention.then(work)
+    this.#retention = run.catch(() => {})
+    return run
+  }
+
+  #removeRetiredInBackground(): void {
+    if (this.#stopped) return
+    this.removeRetiredObjects().catch(err => {
+      if (this.#stopped) return
+      this.#log.warn({ err: (err as Error).message }, 'objects of superseded releases kept')
+    })
   }
 
   async stop(): Promise<void> {
@@ -263,6 +304,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.emit('release:accepted', { id, release, from })
     this.#fetchAndHandOn(id, release)
     void this.exchange.announce()
+    this.#removeRetiredInBackground()
   }
 
   /**
@@ -366,6 +408,7 @@ export class Device extends EventEmitter<DeviceEvents> {
    * `onComplete` needs is ready.
    */
   resume(): void {
+    this.#removeRetiredInBackground()
     const fleets = new Set(this.releases.records().map(([, record]) => record.fleet))
     for (const fleet of fleets) {
       const newest = this.releases.newestOf(fleet)

@@ -23,3 +23,9 @@ export {
   type DropCopiesInput,
   type DropObjectRef,
 } from './drop-copies.js'
+export {
+  releasesToRetire,
+  type RetentionDecision,
+  type RetentionPhase,
+  type RetentionRelease,
+} from './retention.js'

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { resolveDaemonConfig } from '../../src/node/config.js'
 import { dropSeedRequest, readSeedResult } from '../../src/node/incoming.js'
-import { generateReleaseKey, releaseId } from '../../src/release/index.js'
+import { encodeRelease, generateReleaseKey, releaseId } from '../../src/release/index.js'
 import { revisionFixture } from '../fixtures.js'
 import { addressOf, capturedLogger, fixtureRelease, testFloor } from './device-helpers.js'
 import type { RunningDevice } from '../../src/node/daemon.js'
@@ -211,6 +211,32 @@ describe('device', () => {
     assert.equal(stats.chunksDone, stats.chunksTotal)
     const fetched = Object.values(stats.bytesReceivedByPeer).reduce((a, b) => a + b, 0)
     assert.ok(fetched < 21_578_551, `fetched ${fetched} bytes again, not the whole revision`)
+  })
+
+  it('lets go of the objects only a superseded release lists, keeping its record', async t => {
+    const floor = await testFloor(t)
+    const seed = await floor.start('seed')
+    const first = await fixtureRelease('rev1', floor.key, 1)
+    const firstId = await seed.device.seed(first, revisionFixture('rev1'))
+    const second = await fixtureRelease('rev2', floor.key, 2)
+    await seed.device.seed(second, revisionFixture('rev2'))
+
+    // queued behind the pass that accepting the second release started: that one did the work
+    const result = await seed.device.removeRetiredObjects()
+    assert.deepEqual(result.removed, [])
+    const secondObjects = new Set(second.objects.map(o => o.sha256))
+    const onlyFirst = first.objects.filter(o => !secondObjects.has(o.sha256))
+    assert.ok(onlyFirst.length > 0, 'rev1 has objects rev2 does not list')
+    for (const object of onlyFirst) {
+      assert.equal(await seed.device.store.has(object.sha256), false, `${object.sha256} removed`)
+    }
+    for (const object of second.objects) {
+      assert.equal(await seed.device.store.has(object.sha256), true, `${object.sha256} kept`)
+    }
+    assert.deepEqual(result.retired, [firstId])
+    // the record stays: policy still knows the release, so it is not taken again
+    assert.equal(seed.device.releases.record(firstId)?.phase, 'complete')
+    assert.equal(await seed.device.offer(encodeRelease(first), 'peer'), 'known')
   })
 
   it('fetches again at start an object of a complete release that is gone from its store', async t => {
