@@ -6,6 +6,9 @@ import { finished } from 'node:stream/promises'
 import { basename, dirname, join } from 'node:path'
 import { CommandFailure, describeFailure } from './errors.js'
 
+/** The folder every data directory has (the store's complete objects). */
+const OBJECTS_DIR = 'objects'
+
 /**
  * Writes an output file so that it appears whole or not at all: `produce` writes into a temp file
  * beside `path` (same filesystem), which is fsynced and renamed over `path` only when `produce`
@@ -61,12 +64,18 @@ async function syncDirectory(dir: string): Promise<void> {
 
 /**
  * Commands that read a data directory must not create one: `fsck --data typo` would otherwise
- * report a clean, empty store.
+ * report a clean, empty store, and `fsck --data src` would fill src/ with a store's folders.
  */
 export async function requireDataDir(dataDir: string): Promise<void> {
   const info = await stat(dataDir).catch(() => undefined)
   if (info === undefined) throw new CommandFailure(`${dataDir}: no such data directory`)
   if (!info.isDirectory()) throw new CommandFailure(`${dataDir}: not a directory`)
+  const objects = await stat(join(dataDir, OBJECTS_DIR)).catch(() => undefined)
+  if (objects === undefined || !objects.isDirectory()) {
+    throw new CommandFailure(
+      `${dataDir}: not a pvswarm data directory (no ${OBJECTS_DIR}/ in it; import or daemon make one)`,
+    )
+  }
 }
 
 /**

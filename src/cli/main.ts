@@ -37,6 +37,11 @@ export function buildProgram(): Command {
 
 /** Runs the CLI; failures end as one line on stderr and a non-zero exit code. */
 export async function main(argv: string[]): Promise<void> {
+  // `pvswarm status | head`: a reader that went away is not an error of ours
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+    throw err
+  })
   try {
     await buildProgram().parseAsync(argv)
   } catch (err) {

@@ -286,7 +286,16 @@ export class ChunkServer {
         content.chunkBytes,
       )
       if (bytes === undefined) return this.#refuse(stream, request, 'missing')
-      await this.#init.limiter.throttle(bytes.byteLength, signal)
+      try {
+        await this.#init.limiter.throttle(
+          bytes.byteLength,
+          AbortSignal.any([signal, request.ended.signal]),
+        )
+      } catch (err) {
+        // cancelled while it waited for its turn under the rate cap: nothing was sent or counted
+        if (request.cancelled) return
+        throw err
+      }
       if (request.cancelled || signal.aborted) return
       const accepted = stream.send(chunkDataFrame(request.id, bytes))
       if (!accepted) await this.#waitUntilTaken(stream, peer, bytes.byteLength, signal)

@@ -95,29 +95,28 @@ export class UploadLimiter {
     })
   }
 
-  /** Waits until `bytes` may be sent under the rate cap (returns at once when there is none). */
+  /**
+   * Waits until `bytes` may be sent under the rate cap (at once when there is none), then counts
+   * them as sent. A chunk larger than the bucket goes out whole once the bucket is out of debt,
+   * and those who send after it wait until its bytes are paid for: the cap holds on average
+   * while the chunk that got its turn is never held back. A wait aborted by `signal` counts
+   * nothing, so a request cancelled while it waits costs the other uploads no time.
+   */
   async throttle(bytes: number, signal?: AbortSignal): Promise<void> {
     if (this.rateBytesPerSecond === 0) return
-    const now = performance.now()
-    const refill = ((now - this.#refilledAt) * this.rateBytesPerSecond) / 1000
-    this.#tokens = Math.min(this.#capacity(), this.#tokens + refill)
-    this.#refilledAt = now
-    // going into debt lets a chunk larger than the bucket through; the next sender pays for it
-    this.#tokens -= bytes
-    if (this.#tokens >= 0) return
-    const waitMs = (-this.#tokens / this.rateBytesPerSecond) * 1000
-    signal?.throwIfAborted()
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort)
-        resolve()
-      }, waitMs)
-      const onAbort = (): void => {
-        clearTimeout(timer)
-        reject(signal?.reason as Error)
+    for (;;) {
+      signal?.throwIfAborted()
+      const now = performance.now()
+      const refill = ((now - this.#refilledAt) * this.rateBytesPerSecond) / 1000
+      this.#tokens = Math.min(this.#capacity(), this.#tokens + refill)
+      this.#refilledAt = now
+      if (this.#tokens >= 0) {
+        this.#tokens -= bytes
+        return
       }
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
+      // another waiter may be woken by the same refill and spend it first: look again after
+      await pause((-this.#tokens / this.rateBytesPerSecond) * 1000, signal)
+    }
   }
 
   #take(): void {
@@ -163,4 +162,23 @@ export class UploadLimiter {
   #capacity(): number {
     return (this.rateBytesPerSecond * BURST_MS) / 1000
   }
+}
+
+/**
+ * Resolves after `ms`, or rejects when `signal` aborts. The timer does not keep the process alive:
+ * a daemon that stops must not linger for an upload that will never be sent.
+ */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    timer.unref()
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(signal?.reason as Error)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
 }

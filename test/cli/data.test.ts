@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { access, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { access, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parseRelease, releaseId } from '../../src/release/index.js'
@@ -140,6 +140,16 @@ describe('pvswarm import, export and fsck on one data directory', () => {
     const missing = join(dir, 'typo')
     assertOneLineFailure(await runCli(['fsck', '--data', missing]), /typo: no such data directory/)
     await assert.rejects(access(missing), { code: 'ENOENT' })
+  })
+
+  it('fsck of a directory that is not a data directory fails and leaves it as it was', async () => {
+    const other = join(dir, 'notes')
+    await mkdir(other)
+    assertOneLineFailure(
+      await runCli(['fsck', '--data', other]),
+      /notes: not a pvswarm data directory \(no objects\/ in it/,
+    )
+    assert.deepEqual(await readdir(other), [])
   })
 })
 

@@ -15,8 +15,14 @@ const WAIT = ['--wait', '100']
 
 async function doctorJson(args: string[]): Promise<DoctorJson> {
   const result = await runCli(['doctor', ...WAIT, '--json', ...args])
-  assert.equal(result.code, 0, `doctor exits 0 even with warnings; stderr: ${result.stderr}`)
-  return JSON.parse(result.stdout) as DoctorJson
+  const report = JSON.parse(result.stdout) as DoctorJson
+  const failed = report.checks.filter(check => check.status === 'fail').map(check => check.id)
+  assert.equal(
+    result.code,
+    failed.length > 0 ? 1 : 0,
+    `doctor exits 1 when a check failed (${failed.join(', ') || 'none did'}), 0 even with warnings; stderr: ${result.stderr}`,
+  )
+  return report
 }
 
 function checksOf(report: DoctorJson, id: string): Check[] {

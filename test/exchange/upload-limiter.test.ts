@@ -77,13 +77,30 @@ describe('UploadLimiter', () => {
       assert.equal(limiter.active, 0)
     })
 
+    it('counts nothing for a wait that was aborted', async () => {
+      const limiter = new UploadLimiter(1, 20_000)
+      const started = performance.now()
+      // 25,000 bytes go at once and leave the bucket 1 s in debt
+      await limiter.throttle(25_000)
+      const cancelled = new AbortController()
+      const abandoned = limiter.throttle(40_000, cancelled.signal)
+      setTimeout(() => cancelled.abort(new Error('request cancelled')), 100)
+      await assert.rejects(abandoned, /request cancelled/)
+      // had the abandoned 40,000 bytes been counted, this would wait 2 s more
+      await limiter.throttle(5_000)
+      const elapsedMs = performance.now() - started
+      assert.ok(elapsedMs >= 900, `took ${elapsedMs} ms`)
+      assert.ok(elapsedMs < 1_800, `took ${elapsedMs} ms`)
+    })
+
     it('holds the byte rate to the cap after the burst', async () => {
       const limiter = new UploadLimiter(1, 20_000)
       const started = performance.now()
-      // the bucket holds 250 ms worth (5,000 bytes); 15,000 bytes more take 750 ms at 20,000 B/s
+      // the bucket holds 250 ms worth (5,000 bytes): the first two go at once (the second into
+      // debt), the third and fourth each wait 250 ms for the one before them to be paid for
       for (let i = 0; i < 4; i++) await limiter.throttle(5_000)
       const elapsedMs = performance.now() - started
-      assert.ok(elapsedMs >= 700, `took ${elapsedMs} ms`)
+      assert.ok(elapsedMs >= 450, `took ${elapsedMs} ms`)
       assert.ok(elapsedMs < 2_000, `took ${elapsedMs} ms`)
     })
   })

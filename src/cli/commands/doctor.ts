@@ -38,9 +38,10 @@ export function registerDoctor(program: Command): void {
     .action(async (options: DoctorOptions & { wait: number }) => {
       const facts = await gatherFacts({ ...options, waitMs: options.wait })
       const checks = doctorChecks(facts)
-      // warnings are findings, not failures of doctor: the exit code stays 0
-      if (options.json === true) return printJson({ checks, ...facts })
-      printLines(...interfaceLines(facts), '', ...checks.map(checkLine))
+      if (options.json === true) printJson({ checks, ...facts })
+      else printLines(...interfaceLines(facts), '', ...checks.map(checkLine))
+      // a warning is a finding; a check that failed makes the exit code 1, for scripts
+      if (checks.some(check => check.status === 'fail')) process.exitCode = 1
     })
 }
 
