@@ -6,8 +6,11 @@ import { finished } from 'node:stream/promises'
 import { basename, dirname, join } from 'node:path'
 import { CommandFailure, describeFailure } from './errors.js'
 
-/** The folder every data directory has (the store's complete objects). */
-const OBJECTS_DIR = 'objects'
+/**
+ * Folders every data directory has (complete objects, accepted releases). Both, since a git
+ * directory has an objects/ too.
+ */
+const DATA_DIR_FOLDERS = ['objects', 'releases']
 
 /**
  * Writes an output file so that it appears whole or not at all: `produce` writes into a temp file
@@ -70,11 +73,13 @@ export async function requireDataDir(dataDir: string): Promise<void> {
   const info = await stat(dataDir).catch(() => undefined)
   if (info === undefined) throw new CommandFailure(`${dataDir}: no such data directory`)
   if (!info.isDirectory()) throw new CommandFailure(`${dataDir}: not a directory`)
-  const objects = await stat(join(dataDir, OBJECTS_DIR)).catch(() => undefined)
-  if (objects === undefined || !objects.isDirectory()) {
-    throw new CommandFailure(
-      `${dataDir}: not a pvswarm data directory (no ${OBJECTS_DIR}/ in it; import or daemon make one)`,
-    )
+  for (const folder of DATA_DIR_FOLDERS) {
+    const found = await stat(join(dataDir, folder)).catch(() => undefined)
+    if (found === undefined || !found.isDirectory()) {
+      throw new CommandFailure(
+        `${dataDir}: not a pvswarm data directory (no ${folder}/ in it; import or daemon make one)`,
+      )
+    }
   }
 }
 

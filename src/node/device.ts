@@ -178,6 +178,14 @@ export class Device extends EventEmitter<DeviceEvents> {
    */
   async seed(release: Release, revisionPath: string): Promise<string> {
     const id = releaseId(release)
+    const newest = this.releases.newestOf(release.fleet)
+    if (this.releases.has(id) && newest !== undefined && newest.id !== id) {
+      // it would never be fetched or handed over again, and its objects would only fill the store
+      throw new Error(
+        `release ${id} is superseded here: fleet ${release.fleet} is at sequence ` +
+          `${newest.record.sequence}`,
+      )
+    }
     if (!this.releases.has(id)) {
       const decision = await this.#decide(id, release, true)
       if (decision.verdict === 'refuse') {

@@ -150,6 +150,14 @@ describe('pvswarm import, export and fsck on one data directory', () => {
       /notes: not a pvswarm data directory \(no objects\/ in it/,
     )
     assert.deepEqual(await readdir(other), [])
+
+    // a git directory has objects/ too
+    await mkdir(join(other, 'objects'))
+    assertOneLineFailure(
+      await runCli(['fsck', '--data', other]),
+      /notes: not a pvswarm data directory \(no releases\/ in it/,
+    )
+    assert.deepEqual(await readdir(other), ['objects'])
   })
 })
 

@@ -237,6 +237,14 @@ describe('device', () => {
     // the record stays: policy still knows the release, so it is not taken again
     assert.equal(seed.device.releases.record(firstId)?.phase, 'complete')
     assert.equal(await seed.device.offer(encodeRelease(first), 'peer'), 'known')
+    // seeding it again would only bring back objects nothing uses
+    await assert.rejects(
+      seed.device.seed(first, revisionFixture('rev1')),
+      /release .* is superseded here: fleet floor is at sequence 2/,
+    )
+    for (const object of onlyFirst) {
+      assert.equal(await seed.device.store.has(object.sha256), false, `${object.sha256} not back`)
+    }
   })
 
   it('fetches again at start an object of a complete release that is gone from its store', async t => {

@@ -124,8 +124,8 @@ async function readRevision(store: Store, revisionId: string, dataDir: string): 
   if (missing.length > 0) {
     throw new CommandFailure(
       `${missing.length} of the ${revision.objectIds.length} objects of revision ${revisionId} ` +
-        `are not in ${dataDir} (first ${missing[0]}): a download under way, or copies dropped ` +
-        'after the install (Pantavisor holds them)',
+        `are not in ${dataDir} (first ${missing[0]}): a download under way, copies dropped ` +
+        'after the install (Pantavisor holds them), or a release superseded by a newer one',
     )
   }
   return revision
