@@ -230,21 +230,22 @@ export async function startDevice(
         )
         .catch(err => logger.error({ err: (err as Error).message }, 'hand-over resume failed'))
     }
-    // only now, with the hand-over in place, may a release left complete by the last run go on
-    device.resume()
-
-    seeds = new IncomingSeeds(
-      config.data,
-      request => device.seed(request.release, request.revisionPath),
-      logger,
-    )
-    await seeds.start()
     views = await startOperatorViews(device, handover, {
       ...extras.floor,
       name: config.name,
       fleet: config.fleet,
       logger,
     })
+    // only now may a download or hand-over left by the last run go on: with the hand-over in
+    // place, and with the operator views listening (status, floor and metrics follow a download
+    // from its start; one resumed before them went unseen)
+    device.resume()
+    seeds = new IncomingSeeds(
+      config.data,
+      request => device.seed(request.release, request.revisionPath),
+      logger,
+    )
+    await seeds.start()
     api =
       config.api === undefined
         ? undefined

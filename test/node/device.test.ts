@@ -203,6 +203,7 @@ describe('device', () => {
     const second = await floor.start('peer', peerAddress)
     const resumed = second.device.download(id)
     assert.ok(resumed !== undefined, 'download resumed at start')
+    assert.ok(second.views?.downloads.view(id) !== undefined, 'status follows the resumed download')
     const stats = await resumed.done
     assert.ok(
       stats.chunksHeldAtStart >= heldBefore - 1,
