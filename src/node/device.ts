@@ -203,9 +203,14 @@ export class Device extends EventEmitter<DeviceEvents> {
     return id
   }
 
-  /** Accepted releases with their phase, for status output. */
-  status(): Array<{ id: string } & AcceptedRecord> {
-    return this.releases.records().map(([id, record]) => ({ id, ...record }))
+  /** Accepted releases with their phase and whether a newer one replaced them, for status output. */
+  status(): Array<{ id: string; superseded: boolean } & AcceptedRecord> {
+    return this.releases.records().map(([id, record]) => ({
+      id,
+      ...record,
+      // a newer release of its fleet was accepted: this one is kept as a record, not carried on
+      superseded: this.releases.newestOf(record.fleet)?.id !== id,
+    }))
   }
 
   download(id: string): Download | undefined {

@@ -237,6 +237,13 @@ describe('device', () => {
     assert.deepEqual(result.retired, [firstId])
     // the record stays: policy still knows the release, so it is not taken again
     assert.equal(seed.device.releases.record(firstId)?.phase, 'complete')
+    assert.deepEqual(
+      seed.device.status().map(release => [release.sequence, release.superseded]),
+      [
+        [1, true],
+        [2, false],
+      ],
+    )
     assert.equal(await seed.device.offer(encodeRelease(first), 'peer'), 'known')
     // seeding it again would only bring back objects nothing uses
     await assert.rejects(

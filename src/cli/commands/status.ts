@@ -16,6 +16,7 @@ interface StatusAnswer {
     sequence: number
     phase: string
     seeded: boolean
+    superseded?: boolean
     download?: DownloadView
   }>
   uploads: { bytesServed: number; activeUploads: number }
@@ -78,13 +79,20 @@ function summary(status: StatusAnswer): string[] {
   for (const release of [...status.releases].sort((a, b) => b.sequence - a.sequence)) {
     const seeded = release.seeded ? ', seeded here' : ''
     lines.push(
-      `release #${release.sequence} ${shortPeer(release.id)} ${release.fleet}: ${release.phase}${seeded}`,
+      `release #${release.sequence} ${shortPeer(release.id)} ${release.fleet}: ${phaseText(release)}${seeded}`,
     )
   }
   if (status.handover !== null) {
     lines.push(`hand-over ${shortPeer(status.handover.releaseId)}: ${status.handover.phase}`)
   }
   return lines
+}
+
+/** A release's phase; one a newer release replaced says so, and where it had got to. */
+function phaseText(release: StatusAnswer['releases'][number]): string {
+  if (release.superseded !== true) return release.phase
+  if (release.phase === 'downloading') return 'superseded (stopped while downloading)'
+  return `${release.phase}, superseded`
 }
 
 interface BarSpec {
