@@ -17,7 +17,7 @@ export interface DownloadView {
   chunksTotal: number
   bytesDone: number
   bytesTotal: number
-  /** over the last few seconds */
+  /** over the last few seconds, or since the last step of progress when steps are further apart */
   rateBytesPerSecond: number
   /** undefined while nothing moves */
   etaSeconds: number | undefined
@@ -29,15 +29,55 @@ export interface DownloadView {
   bans: DownloadStats['bans']
 }
 
-/** Rate and "serving" look at this much of the recent past. */
+/** Rate and "serving" look at this much of the recent past, at least. */
 const WINDOW_MS = 5_000
+
+/**
+ * …and further back when progress comes in steps further apart, as under an upload cap (a 1 MiB
+ * chunk every 50 s at 20 kB/s), so the rate is not 0 between steps. Samples older than this go.
+ */
+const LONGEST_WINDOW_MS = 120_000
+
+/** A fast download reports progress many times a second: samples closer than this are merged. */
+const SAMPLE_SPACING_MS = 250
+
+/** Bytes done at a moment. */
+export interface ProgressSample {
+  atMs: number
+  bytesDone: number
+}
+
+/**
+ * Bytes per second, and since when it is measured: from the newest sample at least WINDOW_MS
+ * old (the oldest, when none is yet), or, when nothing arrived since that one, from the newest
+ * before it that had fewer bytes, so the span covers at least one step of progress. 0 while
+ * nothing has arrived in the samples kept.
+ */
+export function recentRate(
+  samples: readonly ProgressSample[],
+  bytesNow: number,
+  nowMs: number,
+): { bytesPerSecond: number; sinceMs: number } {
+  let from: ProgressSample | undefined
+  for (let i = samples.length - 1; i >= 0; i--) {
+    const sample = samples[i]!
+    if (nowMs - sample.atMs < WINDOW_MS && i > 0) continue
+    from = sample
+    if (sample.bytesDone < bytesNow) break
+  }
+  const spanMs = from === undefined ? 0 : nowMs - from.atMs
+  if (from === undefined || from.bytesDone >= bytesNow || spanMs < SAMPLE_SPACING_MS) {
+    return { bytesPerSecond: 0, sinceMs: nowMs - WINDOW_MS }
+  }
+  return { bytesPerSecond: ((bytesNow - from.bytesDone) * 1000) / spanMs, sinceMs: from.atMs }
+}
 
 interface Tracked {
   download: Download
   release: Release
   /** per object: chunk indices held (from the store at start, then as stored) */
   held: Array<Set<number>>
-  samples: Array<{ atMs: number; bytesDone: number }>
+  samples: ProgressSample[]
   bytesByPeer: Map<string, number>
   lastChunkAtMs: Map<string, number>
 }
@@ -69,13 +109,7 @@ export class DownloadTracker {
     const tracked = this.#tracked.get(releaseId)
     if (tracked === undefined) return undefined
     const stats = tracked.download.stats()
-    const recent = tracked.samples.filter(sample => sample.atMs >= nowMs - WINDOW_MS)
-    const first = recent[0]
-    const spanMs = first === undefined ? 0 : nowMs - first.atMs
-    const rate =
-      first === undefined || spanMs < 200
-        ? 0
-        : ((stats.bytesDone - first.bytesDone) * 1000) / spanMs
+    const { bytesPerSecond: rate, sinceMs } = recentRate(tracked.samples, stats.bytesDone, nowMs)
     const remaining = stats.bytesTotal - stats.bytesDone
     return {
       releaseId,
@@ -85,8 +119,8 @@ export class DownloadTracker {
       bytesTotal: stats.bytesTotal,
       rateBytesPerSecond: Math.round(rate),
       etaSeconds: rate > 0 ? Math.ceil(remaining / rate) : undefined,
-      peersServing: [...tracked.lastChunkAtMs.values()].filter(at => at >= nowMs - WINDOW_MS)
-        .length,
+      // over the span the rate covers: under a cap a peer delivers a chunk now and then
+      peersServing: [...tracked.lastChunkAtMs.values()].filter(at => at >= sinceMs).length,
       peers: [...tracked.bytesByPeer].map(([peer, bytes]) => ({ peer, bytes })),
       objects: tracked.release.objects.map((object, index) => ({
         sha256: object.sha256,
@@ -123,9 +157,19 @@ export class DownloadTracker {
     })
     download.on('progress', progress => {
       const now = Date.now()
-      tracked.samples.push({ atMs: now, bytesDone: progress.bytesDone })
-      // keep one sample older than the window, so the rate spans all of it
-      while (tracked.samples.length > 2 && tracked.samples[1]!.atMs < now - WINDOW_MS) {
+      const last = tracked.samples.at(-1)
+      const sample = { atMs: now, bytesDone: progress.bytesDone }
+      // one sample per SAMPLE_SPACING_MS slot, the latest in it; the first sample stays: it is
+      // where the download started
+      const sameSlot =
+        last !== undefined &&
+        Math.floor(now / SAMPLE_SPACING_MS) === Math.floor(last.atMs / SAMPLE_SPACING_MS)
+      if (sameSlot && tracked.samples.length > 1) {
+        tracked.samples[tracked.samples.length - 1] = sample
+      } else {
+        tracked.samples.push(sample)
+      }
+      while (tracked.samples.length > 2 && tracked.samples[0]!.atMs < now - LONGEST_WINDOW_MS) {
         tracked.samples.shift()
       }
     })
