@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { openSync, readFileSync, truncateSync, writeSync, closeSync } from 'node:fs'
+import { openSync, readFileSync, readSync, truncateSync, writeSync, closeSync } from 'node:fs'
 import { describe, it, type TestContext } from 'node:test'
 import {
   PvCtrlClient,
@@ -222,7 +222,11 @@ describe('PvObjectChunks', () => {
     const chunkBytes = 4096
     const object = await putObject(pv, randomBytes(20 * chunkBytes), chunkBytes)
     const fd = openSync(emulator.objectPath(object.sha256), 'r+')
-    writeSync(fd, Buffer.from('x'), 0, 1, 3 * chunkBytes)
+    // every bit of the byte flipped: writing a fixed byte left a random one that equalled it intact
+    const byte = Buffer.alloc(1)
+    readSync(fd, byte, 0, 1, 3 * chunkBytes)
+    byte[0] = byte[0]! ^ 0xff
+    writeSync(fd, byte, 0, 1, 3 * chunkBytes)
     closeSync(fd)
 
     const reader = new PvObjectChunks(pv)
