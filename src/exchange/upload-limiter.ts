@@ -1,3 +1,5 @@
+import { setTimeout as delay } from 'node:timers/promises'
+
 /** How much a rate-capped uploader may send at once after being idle, as time at full rate. */
 const BURST_MS = 250
 
@@ -114,8 +116,14 @@ export class UploadLimiter {
         this.#tokens -= bytes
         return
       }
-      // another waiter may be woken by the same refill and spend it first: look again after
-      await pause((-this.#tokens / this.rateBytesPerSecond) * 1000, signal)
+      // another waiter may be woken by the same refill and spend it first: look again after. The
+      // timer does not keep the process alive: a stopped daemon must not linger for an upload
+      await delay((-this.#tokens / this.rateBytesPerSecond) * 1000, undefined, {
+        ref: false,
+        ...(signal !== undefined && { signal }),
+      }).catch((err: unknown) => {
+        throw signal?.aborted === true ? (signal.reason as Error) : err
+      })
     }
   }
 
@@ -162,23 +170,4 @@ export class UploadLimiter {
   #capacity(): number {
     return (this.rateBytesPerSecond * BURST_MS) / 1000
   }
-}
-
-/**
- * Resolves after `ms`, or rejects when `signal` aborts. The timer does not keep the process alive:
- * a daemon that stops must not linger for an upload that will never be sent.
- */
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    timer.unref()
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal?.reason as Error)
-    }
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }

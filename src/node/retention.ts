@@ -56,16 +56,13 @@ export async function removeRetiredObjects(
     }
   }
   if (removed.length > 0) {
-    // name only the releases this pass let go of, not every release ever retired
+    // name only the releases this pass let go of, not every release ever retired; an object
+    // removed is listed by retired releases alone
     const gone = new Set(removed)
     const releasesGone = known.filter(r => r.objects.some(object => gone.has(object.sha256)))
     logger?.info(
       {
-        releases: Object.fromEntries(
-          releasesGone
-            .filter(r => decision.reasons[r.id] !== undefined)
-            .map(r => [r.id, decision.reasons[r.id]]),
-        ),
+        releases: Object.fromEntries(releasesGone.map(r => [r.id, decision.reasons[r.id]])),
         removed: removed.length,
         freedBytes,
       },
